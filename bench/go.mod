@@ -1,0 +1,3 @@
+module latch.dev/latch/bench
+
+go 1.26

@@ -1,0 +1,165 @@
+// Package oauth implements Latch's OAuth2 and OIDC endpoints: the token
+// endpoint and its grants, client authentication, introspection, revocation,
+// userinfo, discovery, JWKS and self sign-up. Every handler returns its
+// result or an error; one function writes each. It never writes a secret or a
+// token to a log, and never lets internal error text reach a client.
+package oauth
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"latch.dev/latch"
+	"latch.dev/latch/internal/password"
+	"latch.dev/latch/internal/token"
+)
+
+// SystemOrg is the organization that operates the server: a token with the
+// admin scope and this org_id is a global administrator.
+const SystemOrg = "latch"
+
+// Built-in scopes and audience.
+const (
+	AdminAudience = "latch"
+	AdminScope    = "latch/admin"
+	// AdminRole is the role a user needs to receive AdminScope.
+	AdminRole = "admin"
+)
+
+// oidcScopes may be requested by user grants without an audience.
+var oidcScopes = map[string]bool{"openid": true, "profile": true, "email": true}
+
+// Options configure a Server. Zero values take the documented defaults.
+type Options struct {
+	Issuer string
+	// AccessTokenTTL is the lifetime of access tokens (default 1h).
+	AccessTokenTTL time.Duration
+	// RefreshIdleTTL expires a refresh token not used for this long (default 30 days).
+	RefreshIdleTTL time.Duration
+	// RefreshAbsoluteTTL ends a refresh family this long after login (default 90 days).
+	RefreshAbsoluteTTL time.Duration
+	// RefreshGrace lets a rotated refresh token be used again for this long,
+	// giving a sibling token (default 0: never).
+	RefreshGrace time.Duration
+	// RefreshRaceWindow: a rotated token presented again this soon after its
+	// rotation is refused without revoking the family, because concurrent
+	// requests of one client look exactly like that (default 2s).
+	RefreshRaceWindow time.Duration
+	// TrustedProxies are the peer addresses (CIDRs) whose X-Forwarded-For is
+	// believed when rate limiting by client address.
+	TrustedProxies []string
+}
+
+func (o *Options) defaults() {
+	if o.AccessTokenTTL <= 0 {
+		o.AccessTokenTTL = time.Hour
+	}
+	if o.RefreshIdleTTL <= 0 {
+		o.RefreshIdleTTL = 30 * 24 * time.Hour
+	}
+	if o.RefreshAbsoluteTTL <= 0 {
+		o.RefreshAbsoluteTTL = 90 * 24 * time.Hour
+	}
+	if o.RefreshRaceWindow <= 0 {
+		o.RefreshRaceWindow = 2 * time.Second
+	}
+}
+
+// Deps are what a Server needs.
+type Deps struct {
+	Store    latch.Store
+	Keys     *token.Keys
+	Hasher   password.PasswordHasher
+	Clock    latch.Clock
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+}
+
+// Server serves the OAuth2 endpoints.
+type Server struct {
+	store   latch.Store
+	keys    *token.Keys
+	hasher  password.PasswordHasher
+	clock   latch.Clock
+	log     *slog.Logger
+	opts    Options
+	limiter *limiter
+	metrics *metrics
+	grants  map[string]grantFunc
+}
+
+// New returns a Server.
+func New(d Deps, opts Options) *Server {
+	opts.defaults()
+	if d.Clock == nil {
+		d.Clock = latch.SystemClock{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		store: d.Store, keys: d.Keys, hasher: d.Hasher, clock: d.Clock, log: d.Log, opts: opts,
+		limiter: newLimiter(d.Clock, opts.TrustedProxies),
+		metrics: newMetrics(d.Registry),
+	}
+	s.grants = map[string]grantFunc{
+		latch.GrantClientCredentials: s.clientCredentials,
+		latch.GrantPassword:          s.passwordGrant,
+		latch.GrantRefreshToken:      s.refreshGrant,
+	}
+	return s
+}
+
+// Register adds the OAuth2 and OIDC routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("/oauth2/token", s.handleToken)
+	mux.HandleFunc("/oauth2/introspect", s.handleIntrospect)
+	mux.HandleFunc("/oauth2/revoke", s.handleRevoke)
+	mux.HandleFunc("/oauth2/userinfo", s.handleUserinfo)
+	mux.HandleFunc("/signup", s.handleSignup)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleDiscovery)
+}
+
+// Issuer returns the issuer identifier.
+func (s *Server) Issuer() string { return s.opts.Issuer }
+
+type metrics struct {
+	tokens             *prometheus.CounterVec
+	clientAuthFailures prometheus.Counter
+	loginFailures      prometheus.Counter
+	throttled          prometheus.Counter
+	refreshReuse       prometheus.Counter
+	introspections     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latch_token_requests_total", Help: "Token endpoint requests by grant type and result (ok or an OAuth2 error code).",
+		}, []string{"grant", "result"}),
+		clientAuthFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latch_client_auth_failures_total", Help: "Failed client authentications.",
+		}),
+		loginFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latch_login_failures_total", Help: "Failed user authentications (password grant and sign-in).",
+		}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latch_throttled_total", Help: "Requests refused by the brute-force limiter.",
+		}),
+		refreshReuse: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "latch_refresh_reuse_total", Help: "Rotated refresh tokens presented again after the race window (their family is revoked).",
+		}),
+		introspections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latch_introspections_total", Help: "Introspection requests by result (active, inactive, error).",
+		}, []string{"result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.tokens, m.clientAuthFailures, m.loginFailures, m.throttled, m.refreshReuse, m.introspections)
+	}
+	return m
+}

@@ -1,0 +1,377 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Reason says why a decision came out as it did.
+type Reason uint8
+
+// Reasons.
+const (
+	ReasonAllowed         Reason = iota + 1 // no deny matched and every layer allowed
+	ReasonDenied                            // a deny statement matched
+	ReasonNotAllowed                        // no statement of the principal or its roles allowed it
+	ReasonScopeNotAllowed                   // no statement of the token's scopes allowed it
+	ReasonNoStatements                      // neither layer exists (or no policy)
+	ReasonInvalidPath                       // the path is not canonical: denied whatever the ACL says
+	ReasonInvalidMethod                     // the method is not an upper-case method token
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonAllowed:
+		return "allowed"
+	case ReasonDenied:
+		return "denied by a statement"
+	case ReasonNotAllowed, ReasonScopeNotAllowed, ReasonNoStatements:
+		return "no statement allowed it"
+	case ReasonInvalidPath:
+		return "invalid path"
+	case ReasonInvalidMethod:
+		return "invalid method"
+	}
+	return "unknown"
+}
+
+// Decision is the answer for one request. Explain says which statements
+// decided; it is computed only when called.
+type Decision struct {
+	Allowed bool
+	Reason  Reason
+	Method  string
+	Path    string // the canonical path; the raw one when ReasonInvalidPath
+
+	policy *Policy
+}
+
+// Decide decides whether the policy's principal may make the request. path
+// is the raw (escaped) request path; Decide canonicalizes it and drops a
+// query string. It does not allocate unless the path needs rewriting into
+// canonical form, and costs O(depth of the path) whatever the number of
+// statements. A nil policy denies.
+func (p *Policy) Decide(method, path string) Decision {
+	d := Decision{Method: method, Path: path, policy: p}
+	if !ValidMethod(method) {
+		d.Reason = ReasonInvalidMethod
+		return d
+	}
+	cp, ok := Canonicalize(path)
+	if !ok {
+		d.Reason = ReasonInvalidPath
+		return d
+	}
+	d.Path = cp
+	if p == nil || !p.principalLayer && !p.scopeLayer {
+		d.Reason = ReasonNoStatements
+		return d
+	}
+	f := p.root.walk(cp[1:], method, 0)
+	switch {
+	case f&fDeny != 0:
+		d.Reason = ReasonDenied
+	case p.principalLayer && f&fAllowPrincipal == 0:
+		d.Reason = ReasonNotAllowed
+	case p.scopeLayer && f&fAllowScope == 0:
+		d.Reason = ReasonScopeNotAllowed
+	default:
+		d.Allowed, d.Reason = true, ReasonAllowed
+	}
+	return d
+}
+
+// Rules returns the rules that decided: the first matching deny rule, or the
+// first matching allow rule of each existing layer (allowed), or the first
+// matching rules of the layer that did allow (when the other did not).
+func (d Decision) Rules() []Rule {
+	deny, principal, scope := d.deciders()
+	var out []Rule
+	for _, r := range []*Rule{deny, principal, scope} {
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
+func (d Decision) deciders() (deny, principal, scope *Rule) {
+	p := d.policy
+	if p == nil || d.Reason == ReasonInvalidPath || d.Reason == ReasonInvalidMethod || d.Reason == ReasonNoStatements {
+		return nil, nil, nil
+	}
+	var idx []int32
+	p.root.collect(d.Path[1:], &idx)
+	slices.Sort(idx)
+	for _, i := range idx {
+		r := &p.rules[i]
+		if !r.matchesMethod(d.Method) {
+			continue
+		}
+		switch {
+		case r.Effect == Deny:
+			if deny == nil {
+				deny = r
+			}
+		case r.Layer == LayerPrincipal:
+			if principal == nil {
+				principal = r
+			}
+		case r.Layer == LayerScope:
+			if scope == nil {
+				scope = r
+			}
+		}
+	}
+	if d.Reason == ReasonDenied {
+		return deny, nil, nil
+	}
+	return nil, principal, scope
+}
+
+// Explain says in one line why the request was allowed or denied, naming the
+// statement of the user, client, role or scope that decided, or saying that
+// no statement allowed it.
+func (d Decision) Explain() string {
+	req := fmt.Sprintf("%s %s", d.Method, d.Path)
+	p := d.policy
+	switch d.Reason {
+	case ReasonInvalidMethod:
+		return fmt.Sprintf("DENY %q %s: invalid method (methods are upper-case tokens such as GET)", d.Method, d.Path)
+	case ReasonInvalidPath:
+		return fmt.Sprintf("DENY %s %q: the path is not canonical (an encoded '/' or '\\', a dot or empty segment, a trailing slash, a control character, a bad escape or invalid UTF-8), so it is denied whatever the ACL says", d.Method, d.Path)
+	case ReasonNoStatements:
+		if p == nil {
+			return "DENY " + req + ": no statement allowed it (no policy)"
+		}
+		return fmt.Sprintf("DENY %s: no statement allowed it (%s has no statements or roles, and the token's audiences map no scopes to statements)", req, p.principal)
+	}
+	deny, principal, scope := d.deciders()
+	switch d.Reason {
+	case ReasonDenied:
+		if deny == nil {
+			return "DENY " + req + ": denied by a statement"
+		}
+		return fmt.Sprintf("DENY %s: %s", req, deny)
+	case ReasonNotAllowed:
+		s := fmt.Sprintf("DENY %s: no statement allowed it (no statement of %s%s)", req, p.principal, p.rolesText())
+		if scope != nil {
+			s += fmt.Sprintf("; the token's scopes would: %s", scope)
+		}
+		return s
+	case ReasonScopeNotAllowed:
+		s := fmt.Sprintf("DENY %s: no statement allowed it (no statement of the token's scopes %s)", req, p.scopesText())
+		if principal != nil {
+			s += fmt.Sprintf("; the principal's statements would: %s", principal)
+		}
+		return s
+	case ReasonAllowed:
+		var by []string
+		for _, r := range []*Rule{principal, scope} {
+			if r != nil {
+				by = append(by, r.String())
+			}
+		}
+		return fmt.Sprintf("ALLOW %s: %s", req, strings.Join(by, "; and "))
+	}
+	return "DENY " + req
+}
+
+func (d Decision) String() string { return d.Explain() }
+
+func (p *Policy) rolesText() string {
+	if len(p.roles) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" or its roles %q", p.roles)
+}
+
+func (p *Policy) scopesText() string {
+	if len(p.scopes) == 0 {
+		return "(the token has no scope that its audiences map to statements)"
+	}
+	return fmt.Sprintf("%q", p.scopes)
+}
+
+type flags uint8
+
+const (
+	fDeny flags = 1 << iota
+	fAllowPrincipal
+	fAllowScope
+)
+
+func (r *Rule) flag() flags {
+	switch {
+	case r.Effect == Deny:
+		return fDeny
+	case r.Layer == LayerScope:
+		return fAllowScope
+	}
+	return fAllowPrincipal
+}
+
+// node is a segment trie: literal children, one "*" child, and the rules
+// ending exactly here (end) or with a final "**" here (glob).
+type node struct {
+	keys  []string // literal children while there are few
+	kids  []*node
+	index map[string]*node // literal children once there are many
+	star  *node
+	end   *leaf
+	glob  *leaf
+}
+
+const maxLinearKids = 8
+
+// leaf holds the flags of the rules ending at a node, for every method and
+// per method, and the rules themselves for explanations.
+type leaf struct {
+	all     flags
+	methods []methodFlags
+	rules   []int32
+}
+
+type methodFlags struct {
+	method string
+	f      flags
+}
+
+func (n *node) child(seg string) *node {
+	if n.index != nil {
+		return n.index[seg]
+	}
+	for i, k := range n.keys {
+		if k == seg {
+			return n.kids[i]
+		}
+	}
+	return nil
+}
+
+func (n *node) childOrNew(seg string) *node {
+	if c := n.child(seg); c != nil {
+		return c
+	}
+	c := &node{}
+	switch {
+	case n.index != nil:
+		n.index[seg] = c
+	case len(n.keys) < maxLinearKids:
+		n.keys = append(n.keys, seg)
+		n.kids = append(n.kids, c)
+	default:
+		n.index = make(map[string]*node, 2*maxLinearKids)
+		for i, k := range n.keys {
+			n.index[k] = n.kids[i]
+		}
+		n.index[seg] = c
+		n.keys, n.kids = nil, nil
+	}
+	return c
+}
+
+func (n *node) insert(segs []patSeg, r *Rule, idx int32) {
+	cur := n
+	for _, g := range segs {
+		switch g.kind {
+		case segGlob:
+			if cur.glob == nil {
+				cur.glob = &leaf{}
+			}
+			cur.glob.add(r, idx)
+			return
+		case segStar:
+			if cur.star == nil {
+				cur.star = &node{}
+			}
+			cur = cur.star
+		default:
+			cur = cur.childOrNew(g.text)
+		}
+	}
+	if cur.end == nil {
+		cur.end = &leaf{}
+	}
+	cur.end.add(r, idx)
+}
+
+func (l *leaf) add(r *Rule, idx int32) {
+	l.rules = append(l.rules, idx)
+	f := r.flag()
+	if r.match == nil {
+		l.all |= f
+		return
+	}
+next:
+	for _, m := range r.match {
+		for i := range l.methods {
+			if l.methods[i].method == m {
+				l.methods[i].f |= f
+				continue next
+			}
+		}
+		l.methods = append(l.methods, methodFlags{m, f})
+	}
+}
+
+func (l *leaf) lookup(method string) flags {
+	f := l.all
+	for i := range l.methods {
+		if l.methods[i].method == method {
+			return f | l.methods[i].f
+		}
+	}
+	return f
+}
+
+// walk ORs the flags of every rule matching the segments in rest ("a/b/c",
+// "" for none) and method, stopping early once a deny is found.
+func (n *node) walk(rest, method string, acc flags) flags {
+	if n.glob != nil {
+		acc |= n.glob.lookup(method)
+	}
+	if rest == "" {
+		if n.end != nil {
+			acc |= n.end.lookup(method)
+		}
+		return acc
+	}
+	seg, next := rest, ""
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		seg, next = rest[:i], rest[i+1:]
+	}
+	if c := n.child(seg); c != nil {
+		if acc = c.walk(next, method, acc); acc&fDeny != 0 {
+			return acc
+		}
+	}
+	if n.star != nil {
+		acc = n.star.walk(next, method, acc)
+	}
+	return acc
+}
+
+// collect appends the rules whose paths match rest, whatever their methods.
+func (n *node) collect(rest string, out *[]int32) {
+	if n.glob != nil {
+		*out = append(*out, n.glob.rules...)
+	}
+	if rest == "" {
+		if n.end != nil {
+			*out = append(*out, n.end.rules...)
+		}
+		return
+	}
+	seg, next := rest, ""
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		seg, next = rest[:i], rest[i+1:]
+	}
+	if c := n.child(seg); c != nil {
+		c.collect(next, out)
+	}
+	if n.star != nil {
+		n.star.collect(next, out)
+	}
+}
