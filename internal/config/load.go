@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -28,24 +29,22 @@ import (
 // Every problem is reported at once, with its path and line, as a
 // *ValidationError (EINVALID): a syntax error, a key the schema does not
 // know, a value of the wrong shape, an unset variable. Load does not check
-// the values themselves; Validate does.
-func Load(data []byte, getenv func(string) string) (f *File, err error) {
-	defer func() {
-		// The parser sees input from the admin API: a bug in it must be a
-		// refused file, not a crashed server.
-		if r := recover(); r != nil {
-			f, err = nil, invalid([]Problem{{Message: "the file could not be parsed"}})
-		}
-	}()
+// the values themselves; Validate does. Files over MaxFileBytes, or nested
+// deeper than any file of this schema needs, are refused before parsing;
+// anchors, aliases, merge keys and tags are refused too.
+func Load(data []byte, getenv func(string) string) (*File, error) {
+	if len(data) > MaxFileBytes {
+		return nil, invalid([]Problem{{Message: fmt.Sprintf("the file is larger than %d MiB; split it", MaxFileBytes>>20)}})
+	}
 	if n := maxNesting(data); n > maxDepth {
 		return nil, invalid([]Problem{{Message: fmt.Sprintf("nested more than %d levels deep", maxDepth)}})
 	}
-	parsed, err := parser.ParseBytes(data, 0)
+	parsed, err := parse(data)
 	if err != nil {
 		return nil, invalid([]Problem{syntaxProblem(err)})
 	}
 	d := &decoder{getenv: getenv, lines: map[string]int{}, fromEnv: map[string]bool{}}
-	f = &File{}
+	f := &File{}
 	var body ast.Node
 	for _, doc := range parsed.Docs {
 		if doc == nil || isNull(doc.Body) {
@@ -67,8 +66,23 @@ func Load(data []byte, getenv func(string) string) (f *File, err error) {
 	return f, nil
 }
 
-// maxDepth bounds the nesting of brackets in a file: the schema needs four
-// levels, and the parser recurses once per level.
+// MaxFileBytes bounds the size of a configuration file.
+const MaxFileBytes = 8 << 20
+
+// parse runs the YAML parser. It sees input from the admin API: a bug in it
+// must be a refused file, not a crashed server.
+func parse(data []byte) (f *ast.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, errors.New("the file could not be parsed")
+		}
+	}()
+	return parser.ParseBytes(data, 0)
+}
+
+// maxDepth bounds the nesting of a file: the schema needs five levels, and
+// the parser's time grows faster than linearly with nesting (100,000 open
+// brackets take minutes).
 const maxDepth = 64
 
 // maxNesting returns an upper bound of the flow and block nesting depth of

@@ -175,6 +175,7 @@ func TestLoadProblems(t *testing.T) {
 		{"two documents", "orgs: []\n---\nusers: []\n", []string{"only one YAML document is allowed (line 3)"}},
 		{"deep nesting", strings.Repeat("[", 100000), []string{"nested more than 64 levels deep"}},
 		{"deep indentation", strings.Repeat("- ", 100) + "a\n", []string{"nested more than 64 levels deep"}},
+		{"too large", strings.Repeat("#", MaxFileBytes+1), []string{"the file is larger than 8 MiB; split it"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,6 +220,7 @@ func TestLoadSyntaxError(t *testing.T) {
 func TestLoadEnv(t *testing.T) {
 	tricky := "a #b \"c' \n d: e ${NOT_EXPANDED} $$ [x]"
 	yaml := `
+# Comments are not substituted: ${UNDEFINED} is fine here.
 orgs:
   - id: payroll
     name: "${A}-${B}"

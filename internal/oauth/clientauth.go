@@ -18,7 +18,7 @@ import (
 // digest work and get the same answer. When allowPublic is false, a public
 // client is refused.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form, allowPublic bool) (latch.Client, error) {
-	id, secret, basic, err := clientCredentials(r, f)
+	id, secret, rawSecret, basic, err := clientCredentials(r, f)
 	if err != nil {
 		return latch.Client{}, err
 	}
@@ -47,7 +47,8 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 		if !allowPublic {
 			return fail("public client not allowed here")
 		}
-	} else if secret == "" || !password.VerifyClientSecret(c.SecretHash, secret) {
+	} else if secret == "" || !(password.VerifyClientSecret(c.SecretHash, secret) ||
+		(rawSecret != secret && password.VerifyClientSecret(c.SecretHash, rawSecret))) {
 		return fail("wrong or missing secret")
 	}
 	if c.Disabled {
@@ -69,34 +70,41 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 // clientCredentials extracts the client's id and secret from the request,
 // refusing two mechanisms at once and a body client_id that contradicts the
 // Basic user.
-func clientCredentials(r *http.Request, f form) (id, secret string, basic bool, err error) {
+//
+// RFC 6749 §2.3.1 says the Basic id and secret are form-encoded before
+// base64, but many clients (curl -u among them) do not encode them, and a '+'
+// in a secret then decodes to a space. So the secret is returned decoded and
+// as sent (rawSecret), and either may match. Latch's own secrets are
+// base64url and never differ between the two.
+func clientCredentials(r *http.Request, f form) (id, secret, rawSecret string, basic bool, err error) {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
-		return f.get("client_id"), f.get("client_secret"), false, nil
+		return f.get("client_id"), f.get("client_secret"), f.get("client_secret"), false, nil
 	}
 	scheme, rest, ok := strings.Cut(authz, " ")
 	if !ok || !strings.EqualFold(scheme, "Basic") {
-		return "", "", false, invalidRequest("unsupported Authorization scheme; use Basic")
+		return "", "", "", false, invalidRequest("unsupported Authorization scheme; use Basic")
 	}
 	raw, decErr := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
 	if decErr != nil {
-		return "", "", true, invalidRequest("malformed Basic credentials")
+		return "", "", "", true, invalidRequest("malformed Basic credentials")
 	}
 	user, pass, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return "", "", true, invalidRequest("malformed Basic credentials")
+		return "", "", "", true, invalidRequest("malformed Basic credentials")
 	}
 	if id, err = url.QueryUnescape(user); err != nil {
-		return "", "", true, invalidRequest("malformed Basic credentials")
+		return "", "", "", true, invalidRequest("malformed Basic credentials")
 	}
+	rawSecret = pass
 	if secret, err = url.QueryUnescape(pass); err != nil {
-		return "", "", true, invalidRequest("malformed Basic credentials")
+		secret = pass // a '%' that is not an escape: the client did not encode
 	}
 	if f.get("client_secret") != "" {
-		return "", "", true, invalidRequest("use one client authentication method")
+		return "", "", "", true, invalidRequest("use one client authentication method")
 	}
 	if bodyID := f.get("client_id"); bodyID != "" && bodyID != id {
-		return "", "", true, invalidRequest("client_id does not match the authenticated client")
+		return "", "", "", true, invalidRequest("client_id does not match the authenticated client")
 	}
-	return id, secret, true, nil
+	return id, secret, rawSecret, true, nil
 }

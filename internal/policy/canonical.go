@@ -35,7 +35,7 @@ func Canonicalize(rawPath string) (string, bool) {
 	if rawPath == "" || rawPath[0] != '/' {
 		return "", false
 	}
-	if rawPath == "/" {
+	if rawPath == "/" || fastCanonical(rawPath) {
 		return rawPath, true
 	}
 	var b strings.Builder // used only once the output differs from the input
@@ -81,6 +81,44 @@ func Canonicalize(rawPath string) (string, bool) {
 	return rawPath, true
 }
 
+// fastCanonical reports whether p (starting with '/', without a query) is
+// canonical and has no percent escape: the common case, checked in one pass.
+func fastCanonical(p string) bool {
+	seg := 1
+	for i := 1; i < len(p); i++ {
+		c := p[i]
+		if c == '/' {
+			if dotOrEmpty(p[seg:i]) {
+				return false
+			}
+			seg = i + 1
+			continue
+		}
+		if !rawOK(c) {
+			return false
+		}
+	}
+	return !dotOrEmpty(p[seg:])
+}
+
+func dotOrEmpty(s string) bool { return s == "" || s == "." || s == ".." }
+
+// Bit sets of the bytes below 128 that a canonical segment holds as they are:
+// unreserved characters, sub-delims, ':' and '@' (RFC 3986 pchar).
+const (
+	rawLo = 1<<'!' | 1<<'$' | 1<<'&' | 1<<'\'' | 1<<'(' | 1<<')' | 1<<'*' | 1<<'+' | 1<<',' | 1<<'-' | 1<<'.' |
+		0x3FF<<'0' | 1<<':' | 1<<';' | 1<<'='
+	rawHi = 1<<('@'-64) | 0x3FFFFFF<<('A'-64) | 1<<('_'-64) | 0x3FFFFFF<<('a'-64) | 1<<('~'-64)
+)
+
+// rawOK reports whether c appears unescaped in a canonical segment.
+func rawOK(c byte) bool {
+	if c < 64 {
+		return rawLo>>c&1 != 0
+	}
+	return c < 128 && rawHi>>(c-64)&1 != 0
+}
+
 // CanonicalSegment returns the canonical form of one path segment (the rules
 // of Canonicalize), and false when the segment is empty, "." or "..", or would
 // make a path be refused.
@@ -112,7 +150,7 @@ func segmentIsCanonical(seg string) bool {
 	for i := 0; i < len(seg); i++ {
 		c := seg[i]
 		if c != '%' {
-			if keepRaw(c) {
+			if rawOK(c) {
 				continue
 			}
 			return false
@@ -158,7 +196,7 @@ func appendSegment(b *strings.Builder, seg string) bool {
 			return false
 		}
 		switch {
-		case isUnreserved(c) || (keepRaw(c) && !escaped):
+		case isUnreserved(c) || (rawOK(c) && !escaped):
 			// unreserved characters are always written raw; sub-delims,
 			// ':' and '@' keep the spelling they came with.
 			b.WriteByte(c)
@@ -180,19 +218,6 @@ const hexDigits = "0123456789ABCDEF"
 func isUnreserved(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
 		c == '-' || c == '.' || c == '_' || c == '~'
-}
-
-// keepRaw reports whether c appears unescaped in a canonical segment:
-// unreserved characters, sub-delims, ':' and '@' (RFC 3986 pchar).
-func keepRaw(c byte) bool {
-	if isUnreserved(c) {
-		return true
-	}
-	switch c {
-	case '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=', ':', '@':
-		return true
-	}
-	return false
 }
 
 func isControl(c byte) bool { return c < 0x20 || c == 0x7f }

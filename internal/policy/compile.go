@@ -190,7 +190,7 @@ type Policy struct {
 	roles          []string
 	scopes         []string // the token's scopes that the audiences map
 	rules          []Rule
-	root           node
+	trie           trie
 }
 
 // Rules returns the compiled rules in order: the principal's allow and deny
@@ -263,9 +263,11 @@ func Compile(in Input) (*Policy, error) {
 			}
 		}
 	}
+	var b builder
 	for i := range p.rules {
-		p.root.insert(p.rules[i].segs, &p.rules[i], int32(i))
+		b.insert(p.rules[i].segs, &p.rules[i], int32(i))
 	}
+	p.trie = b.flatten()
 	return p, nil
 }
 

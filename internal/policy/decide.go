@@ -68,7 +68,7 @@ func (p *Policy) Decide(method, path string) Decision {
 		d.Reason = ReasonNoStatements
 		return d
 	}
-	f := p.root.walk(cp[1:], method, 0)
+	f := p.trie.walk(0, cp[1:], method, 0)
 	switch {
 	case f&fDeny != 0:
 		d.Reason = ReasonDenied
@@ -102,7 +102,7 @@ func (d Decision) deciders() (deny, principal, scope *Rule) {
 		return nil, nil, nil
 	}
 	var idx []int32
-	p.root.collect(d.Path[1:], &idx)
+	p.trie.collect(0, d.Path[1:], &idx)
 	slices.Sort(idx)
 	for _, i := range idx {
 		r := &p.rules[i]
@@ -192,186 +192,4 @@ func (p *Policy) scopesText() string {
 		return "(the token has no scope that its audiences map to statements)"
 	}
 	return fmt.Sprintf("%q", p.scopes)
-}
-
-type flags uint8
-
-const (
-	fDeny flags = 1 << iota
-	fAllowPrincipal
-	fAllowScope
-)
-
-func (r *Rule) flag() flags {
-	switch {
-	case r.Effect == Deny:
-		return fDeny
-	case r.Layer == LayerScope:
-		return fAllowScope
-	}
-	return fAllowPrincipal
-}
-
-// node is a segment trie: literal children, one "*" child, and the rules
-// ending exactly here (end) or with a final "**" here (glob).
-type node struct {
-	keys  []string // literal children while there are few
-	kids  []*node
-	index map[string]*node // literal children once there are many
-	star  *node
-	end   *leaf
-	glob  *leaf
-}
-
-const maxLinearKids = 8
-
-// leaf holds the flags of the rules ending at a node, for every method and
-// per method, and the rules themselves for explanations.
-type leaf struct {
-	all     flags
-	methods []methodFlags
-	rules   []int32
-}
-
-type methodFlags struct {
-	method string
-	f      flags
-}
-
-func (n *node) child(seg string) *node {
-	if n.index != nil {
-		return n.index[seg]
-	}
-	for i, k := range n.keys {
-		if k == seg {
-			return n.kids[i]
-		}
-	}
-	return nil
-}
-
-func (n *node) childOrNew(seg string) *node {
-	if c := n.child(seg); c != nil {
-		return c
-	}
-	c := &node{}
-	switch {
-	case n.index != nil:
-		n.index[seg] = c
-	case len(n.keys) < maxLinearKids:
-		n.keys = append(n.keys, seg)
-		n.kids = append(n.kids, c)
-	default:
-		n.index = make(map[string]*node, 2*maxLinearKids)
-		for i, k := range n.keys {
-			n.index[k] = n.kids[i]
-		}
-		n.index[seg] = c
-		n.keys, n.kids = nil, nil
-	}
-	return c
-}
-
-func (n *node) insert(segs []patSeg, r *Rule, idx int32) {
-	cur := n
-	for _, g := range segs {
-		switch g.kind {
-		case segGlob:
-			if cur.glob == nil {
-				cur.glob = &leaf{}
-			}
-			cur.glob.add(r, idx)
-			return
-		case segStar:
-			if cur.star == nil {
-				cur.star = &node{}
-			}
-			cur = cur.star
-		default:
-			cur = cur.childOrNew(g.text)
-		}
-	}
-	if cur.end == nil {
-		cur.end = &leaf{}
-	}
-	cur.end.add(r, idx)
-}
-
-func (l *leaf) add(r *Rule, idx int32) {
-	l.rules = append(l.rules, idx)
-	f := r.flag()
-	if r.match == nil {
-		l.all |= f
-		return
-	}
-next:
-	for _, m := range r.match {
-		for i := range l.methods {
-			if l.methods[i].method == m {
-				l.methods[i].f |= f
-				continue next
-			}
-		}
-		l.methods = append(l.methods, methodFlags{m, f})
-	}
-}
-
-func (l *leaf) lookup(method string) flags {
-	f := l.all
-	for i := range l.methods {
-		if l.methods[i].method == method {
-			return f | l.methods[i].f
-		}
-	}
-	return f
-}
-
-// walk ORs the flags of every rule matching the segments in rest ("a/b/c",
-// "" for none) and method, stopping early once a deny is found.
-func (n *node) walk(rest, method string, acc flags) flags {
-	if n.glob != nil {
-		acc |= n.glob.lookup(method)
-	}
-	if rest == "" {
-		if n.end != nil {
-			acc |= n.end.lookup(method)
-		}
-		return acc
-	}
-	seg, next := rest, ""
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		seg, next = rest[:i], rest[i+1:]
-	}
-	if c := n.child(seg); c != nil {
-		if acc = c.walk(next, method, acc); acc&fDeny != 0 {
-			return acc
-		}
-	}
-	if n.star != nil {
-		acc = n.star.walk(next, method, acc)
-	}
-	return acc
-}
-
-// collect appends the rules whose paths match rest, whatever their methods.
-func (n *node) collect(rest string, out *[]int32) {
-	if n.glob != nil {
-		*out = append(*out, n.glob.rules...)
-	}
-	if rest == "" {
-		if n.end != nil {
-			*out = append(*out, n.end.rules...)
-		}
-		return
-	}
-	seg, next := rest, ""
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		seg, next = rest[:i], rest[i+1:]
-	}
-	if c := n.child(seg); c != nil {
-		c.collect(next, out)
-	}
-	if n.star != nil {
-		n.star.collect(next, out)
-	}
 }

@@ -440,3 +440,23 @@ func TestCompiledMatchesReference(t *testing.T) {
 		t.Logf("%d %v: %d", r, r, n)
 	}
 }
+
+// keepRaw is the readable definition of rawOK's bit sets.
+func keepRaw(c byte) bool {
+	if isUnreserved(c) {
+		return true
+	}
+	switch c {
+	case '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=', ':', '@':
+		return true
+	}
+	return false
+}
+
+func TestRawOKTable(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		if got, want := rawOK(byte(c)), keepRaw(byte(c)); got != want {
+			t.Errorf("rawOK(%q) = %v, want %v", rune(c), got, want)
+		}
+	}
+}

@@ -558,3 +558,34 @@ func TestStoreDownGivesNoToken(t *testing.T) {
 	fs.mu.Unlock()
 	e.token(url.Values{"grant_type": {"client_credentials"}}, "machine", machineSecret)
 }
+
+func (f *failingStore) Ping(ctx context.Context) error {
+	if f.isDown() {
+		return latch.Wrap(latch.EUNAVAILABLE, "Ping", context.DeadlineExceeded)
+	}
+	return f.Store.Ping(ctx)
+}
+
+// TestBasicSecretEncodedOrNot: a secret with '+', '/' and '%' (as `openssl
+// rand -base64` gives) works whether the client form-encodes it (RFC 6749
+// §2.3.1, as x/oauth2 does) or not (as curl -u does).
+func TestBasicSecretEncodedOrNot(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	secret := "ab+cd/ef%zz+0123456789abcdefghijklmnopqrstuvwxyz="
+	root := e.adminToken("root")
+	if r := e.api("POST", "/admin/v1/orgs/acme/clients", root, map[string]any{"id": "plus", "secret": secret, "grants": []string{"client_credentials"}}); r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}}
+	e.token(form, "plus", secret) // post() form-encodes id and secret
+	req, _ := http.NewRequest("POST", e.url+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("plus:"+secret)))
+	if r := e.do(req); r.status != 200 {
+		t.Fatalf("unencoded Basic secret: %d %s", r.status, r.body)
+	}
+	// And a near miss still fails.
+	if r := e.post("/oauth2/token", form, "plus", strings.Replace(secret, "+", " ", 1)); r.status != 401 {
+		t.Fatalf("space for plus accepted: %d", r.status)
+	}
+}

@@ -27,6 +27,11 @@
 //	signing_keys   kid                          -> SigningKey
 //	expiries       expiry (8 bytes, big-endian Unix ns) bucket \x00 key -> nothing
 //
+// Update* runs fn outside any transaction, on its own decoded copy, then
+// writes the result in a transaction that first checks the item's Version is
+// still the one fn saw (retrying on a lost race, as the DynamoDB backend
+// must). fn may therefore run more than once, and may read the store.
+//
 // Expired items are filtered on every read by the store's clock, and removed
 // later by Purge, which walks the expiries index up to now. Open starts a
 // goroutine that purges every Options.PurgeInterval.

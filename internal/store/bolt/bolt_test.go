@@ -213,7 +213,31 @@ func TestInvalidIDs(t *testing.T) {
 	if _, err := s.GetUser(ctx, "a\x00b", "u1"); latch.ErrorCode(err) != latch.ENOTFOUND {
 		t.Errorf("GetUser in an invalid org: %v, want ENOTFOUND", err)
 	}
+	// Empty keys are absent, never a bbolt error.
+	for what, err := range map[string]error{
+		"GetOrg":          second(s.GetOrg(ctx, "")),
+		"GetClient":       second(s.GetClient(ctx, "")),
+		"GetUser":         second(s.GetUser(ctx, "acme", "")),
+		"FindUser":        second(s.FindUser(ctx, "acme", "")),
+		"GetRefreshToken": second(s.GetRefreshToken(ctx, "")),
+		"GetAccessToken":  second(s.GetAccessToken(ctx, "")),
+		"ConsumeAuthCode": second(s.ConsumeAuthCode(ctx, "")),
+		"RevokeFamily":    s.RevokeFamily(ctx, ""),
+		"DeleteOrg":       s.DeleteOrg(ctx, ""),
+	} {
+		if latch.ErrorCode(err) != latch.ENOTFOUND {
+			t.Errorf("%s of an empty key: %v, want ENOTFOUND", what, err)
+		}
+	}
+	if err := s.RevokeAccessToken(ctx, ""); err != nil {
+		t.Errorf("RevokeAccessToken of an empty digest: %v", err)
+	}
+	if ok, err := s.JTIRevoked(ctx, ""); ok || err != nil {
+		t.Errorf("JTIRevoked of an empty jti = %v, %v", ok, err)
+	}
 }
+
+func second[T any](_ T, err error) error { return err }
 
 // TestUpdatesAllSucceed: the embedded store's retry bound is far above the
 // number of writers one item sees, so no update gives up.
