@@ -23,6 +23,15 @@ import (
 //     signing key, and every revocation, is published on the change feed after
 //     it is durable.
 //   - Lists return items sorted by key.
+//   - Create sets Version to 1 when it is 0; Update sets it to the old
+//     Version + 1 whatever fn wrote, and keeps CreatedAt. fn may run more
+//     than once (after a lost compare-and-swap), so it must not have side
+//     effects.
+//   - Usernames and emails share one namespace per org, so that FindUser is
+//     never ambiguous; a user's own username may equal its own email.
+//   - Delete* and RevokeFamily of an absent item return ENOTFOUND.
+//   - CreateUser, CreateRole and CreateClient fail with ENOTFOUND when the
+//     org does not exist.
 type Store interface {
 	CreateOrg(ctx context.Context, o Org) error
 	GetOrg(ctx context.Context, id string) (Org, error)

@@ -245,6 +245,9 @@ func TestUpdatesAllSucceed(t *testing.T) {
 	ctx := t.Context()
 	s := open(t, filepath.Join(t.TempDir(), "latch.db"), nil)
 	defer s.Close()
+	if err := s.CreateOrg(ctx, latch.Org{ID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.CreateRole(ctx, latch.Role{Org: "acme", ID: "r1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +323,7 @@ func BenchmarkGetClient(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
@@ -364,6 +368,7 @@ func BenchmarkJTIRevoked(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := s.JTIRevoked(ctx, "j2"); err != nil {

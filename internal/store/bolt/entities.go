@@ -83,6 +83,11 @@ func create[T any](s *Store, ctx context.Context, e *entity[T], v T) error {
 		if tx.Bucket(e.bucket).Get(e.key(&v)) != nil {
 			return nil, conflict("%s %q exists already", e.name, e.id(&v))
 		}
+		// Users, roles and clients only live in an org that exists; checked
+		// in the same transaction, so DeleteOrg cannot race it.
+		if org := e.org(&v); org != "" && e.kind != latch.ChangeOrg && tx.Bucket(bOrgs).Get([]byte(org)) == nil {
+			return nil, latch.Errorf(latch.ENOTFOUND, "organization %q does not exist", org)
+		}
 		if e.index != nil {
 			if err := e.index(tx, nil, &v); err != nil {
 				return nil, err

@@ -640,6 +640,14 @@ func testAudiences(t *testing.T, open Opener) {
 // another org's name.
 func testIsolation(t *testing.T, open Opener) {
 	subtests(t, open, map[string]func(t *testing.T, e *env){
+		"NothingLivesInAMissingOrg": func(t *testing.T, e *env) {
+			wantCode(t, e.s.CreateUser(e.ctx, newUser(e, "ghost", "u1")), latch.ENOTFOUND, "CreateUser in a missing org")
+			wantCode(t, e.s.CreateRole(e.ctx, newRole(e, "ghost", "r1")), latch.ENOTFOUND, "CreateRole in a missing org")
+			wantCode(t, e.s.CreateClient(e.ctx, newClient(e, "ghost", "c1")), latch.ENOTFOUND, "CreateClient in a missing org")
+			if _, err := e.s.FindUser(e.ctx, "ghost", "u1.name"); !latch.IsCode(err, latch.ENOTFOUND) {
+				t.Errorf("a user was created in a missing org: %v", err)
+			}
+		},
 		"StoreDoesNotLeakAcrossOrgs": func(t *testing.T, e *env) {
 			orgSetup(t, e)
 			must(t, e.s.CreateUser(e.ctx, newUser(e, "acme", "u1")), "CreateUser")
