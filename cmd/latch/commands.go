@@ -37,9 +37,8 @@ func applyCommand(e env, stdout io.Writer) *cli.Command {
 			if err != nil {
 				return configError(path, err)
 			}
-			if err := f.Validate(); err != nil {
-				return configError(path, err)
-			}
+			// The server validates the file against what it already holds
+			// (a role created earlier may be referenced), so it alone decides.
 			api, err := newAdminAPI(ctx, e, cmd)
 			if err != nil {
 				return err

@@ -412,7 +412,7 @@ func TestCheckNew(t *testing.T) {
 }
 
 func TestCommonPasswordsList(t *testing.T) {
-	for _, pw := range []string{"123456789", "password1", "iloveyou", "qwertyuiop", "1q2w3e4r", "football", "p@ssw0rd"} {
+	for _, pw := range []string{"123456789", "password", "password1", "iloveyou", "qwertyuiop", "1q2w3e4r", "football", "p@ssw0rd"} {
 		if !password.IsCommon(pw) {
 			t.Errorf("IsCommon(%q) = false", pw)
 		}
