@@ -54,7 +54,7 @@ func TestClientCredentialsVerifiedByIndependentLibraries(t *testing.T) {
 		if claims["sub"] != "machine" || claims["client_id"] != "machine" || claims["org_id"] != "acme" {
 			t.Errorf("claims = %v", claims)
 		}
-		jws, err := jose.ParseSigned(tok.AccessToken, []jose.SignatureAlgorithm{jose.ES256})
+		jws, err := jose.ParseSignedCompact(tok.AccessToken, []jose.SignatureAlgorithm{jose.ES256})
 		if err != nil {
 			t.Fatal(err)
 		}

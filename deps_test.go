@@ -1,0 +1,80 @@
+package latch_test
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+type goPackage struct {
+	ImportPath string
+	Doc        string
+	Imports    []string
+	Deps       []string
+	Standard   bool
+}
+
+func listPackages(t *testing.T) []goPackage {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []goPackage
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p goPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 8 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+// isStd reports whether an import path is in the standard library (no dot in
+// its first element).
+func isStd(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return !strings.Contains(first, ".")
+}
+
+// TestImportRules makes ARCHITECTURE.md's layering executable: dependencies
+// point inwards, the domain and the policy engine know no adapter, and only
+// cmd/ chooses a store.
+func TestImportRules(t *testing.T) {
+	const mod = "latch.dev/latch"
+	for _, p := range listPackages(t) {
+		for _, imp := range p.Imports {
+			switch {
+			case p.ImportPath == mod && !isStd(imp):
+				t.Errorf("the domain package imports %s; it may import only the standard library", imp)
+			case p.ImportPath == mod+"/internal/policy" && !isStd(imp) && imp != mod:
+				t.Errorf("internal/policy imports %s; the policy engine is pure", imp)
+			case strings.HasPrefix(imp, mod+"/internal/store/bolt") && !strings.HasPrefix(p.ImportPath, mod+"/cmd/"):
+				t.Errorf("%s imports the bolt backend; only cmd/ chooses a store", p.ImportPath)
+			case strings.HasPrefix(imp, mod+"/internal/clocktest") && p.ImportPath != mod+"/internal/store/storetest":
+				t.Errorf("%s imports clocktest, which is for tests", p.ImportPath)
+			case (p.ImportPath == mod+"/internal/token" || p.ImportPath == mod+"/internal/password") &&
+				(strings.HasPrefix(imp, mod+"/internal/server") || strings.HasPrefix(imp, mod+"/internal/oauth") || strings.HasPrefix(imp, mod+"/internal/store")):
+				t.Errorf("%s imports %s: it must not know the HTTP layer or a store backend", p.ImportPath, imp)
+			}
+		}
+	}
+}
+
+// TestEveryPackageHasADocComment: a package says what it is for.
+func TestEveryPackageHasADocComment(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if strings.TrimSpace(p.Doc) == "" {
+			t.Errorf("%s has no package doc comment", p.ImportPath)
+		}
+	}
+}
