@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -158,5 +159,21 @@ func BenchmarkCanonicalize(b *testing.B) {
 				Canonicalize(p)
 			}
 		})
+	}
+}
+
+// BenchmarkPolicyMemory reports the heap a compiled PAYROLL-ACL policy keeps
+// (an employee's or a manager's), averaged over 10,000 principals.
+func BenchmarkPolicyMemory(b *testing.B) {
+	const n = 10000
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		policies, _ := payroll(b, n)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/policy")
+		runtime.KeepAlive(policies)
 	}
 }

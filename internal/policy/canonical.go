@@ -38,10 +38,9 @@ func Canonicalize(rawPath string) (string, bool) {
 	if rawPath == "/" || fastCanonical(rawPath) {
 		return rawPath, true
 	}
-	var b strings.Builder // used only once the output differs from the input
+	var b strings.Builder // used once the output differs from the input
 	changed := false
-	start := 1 // start of the current segment in rawPath
-	for start <= len(rawPath) {
+	for start := 1; ; { // start of the current segment in rawPath
 		end := strings.IndexByte(rawPath[start:], '/')
 		if end < 0 {
 			end = len(rawPath)
@@ -49,12 +48,14 @@ func Canonicalize(rawPath string) (string, bool) {
 			end += start
 		}
 		seg := rawPath[start:end]
-		if seg == "" || seg == "." || seg == ".." {
+		switch {
+		case dotOrEmpty(seg): // also "//" and a trailing slash
 			return "", false
-		}
-		if !changed && segmentIsCanonical(seg) {
-			// fast path: nothing to rewrite so far
-		} else {
+		case segmentIsCanonical(seg):
+			if changed {
+				b.WriteString(seg)
+			}
+		default:
 			if !changed {
 				changed = true
 				b.Grow(len(rawPath) + 16)
@@ -71,9 +72,6 @@ func Canonicalize(rawPath string) (string, bool) {
 			b.WriteByte('/')
 		}
 		start = end + 1
-		if start == len(rawPath) { // trailing slash: an empty final segment
-			return "", false
-		}
 	}
 	if changed {
 		return b.String(), true
@@ -150,7 +148,7 @@ func segmentIsCanonical(seg string) bool {
 	for i := 0; i < len(seg); i++ {
 		c := seg[i]
 		if c != '%' {
-			if rawOK(c) {
+			if rawOK(c) && u.next(c) { // an ASCII byte inside a sequence is invalid
 				continue
 			}
 			return false
@@ -177,20 +175,36 @@ func appendSegment(b *strings.Builder, seg string) bool {
 	}
 	var u utf8State
 	n := b.Len()
-	for i := 0; i < len(seg); i++ {
+	for i := 0; i < len(seg); {
 		c := seg[i]
+		if c != '%' && rawOK(c) {
+			// a run of bytes kept as they are
+			j := i + 1
+			for j < len(seg) && rawOK(seg[j]) {
+				j++
+			}
+			if !u.done() { // ASCII inside a multi-byte sequence
+				return false
+			}
+			b.WriteString(seg[i:j])
+			i = j
+			continue
+		}
 		escaped := c == '%'
 		if escaped {
 			if i+2 >= len(seg) || !isHex(seg[i+1]) || !isHex(seg[i+2]) {
 				return false
 			}
 			c = unhex(seg[i+1])<<4 | unhex(seg[i+2])
-			i += 2
+			i += 3
 			if c == '/' || c == '\\' {
 				return false
 			}
-		} else if c == '\\' || c == '#' {
-			return false
+		} else {
+			i++
+			if c == '\\' || c == '#' {
+				return false
+			}
 		}
 		if isControl(c) || !u.next(c) {
 			return false

@@ -139,10 +139,22 @@ type Rule struct {
 	Layer     Layer
 	Source    Source
 	Statement Statement // as written (canonical spelling), placeholders intact
-	Methods   []string  // nil: every method
-	Path      string    // after substitution, for display; see Segments
-	segs      []patSeg  // literal, star or glob only
-	match     []string  // methods matched: Methods, plus HEAD for a deny naming GET
+
+	segs []patSeg // literal, star or glob only
+}
+
+// Methods returns the methods the rule covers, nil for every method. A deny
+// rule naming GET also matches HEAD (see the package documentation).
+func (r Rule) Methods() []string { return r.Statement.Methods }
+
+// Path returns the rule's path after substitution, for display: a literal
+// segment that reads "*" is not told apart from a wildcard here; Segments
+// does.
+func (r Rule) Path() string {
+	if !r.Statement.HasPlaceholders() {
+		return r.Statement.Path
+	}
+	return patternString(r.segs)
 }
 
 // Segments returns the rule's path, segment by segment.
@@ -165,20 +177,21 @@ func (r Rule) Segments() []Segment {
 func (r Rule) String() string {
 	s := fmt.Sprintf("%s %q of %s", r.Effect, r.Statement.String(), r.Source)
 	if r.Statement.HasPlaceholders() {
-		s += fmt.Sprintf(" (as %q)", r.methodsString()+" "+r.Path)
+		s += fmt.Sprintf(" (as %q)", r.methodsString()+" "+r.Path())
 	}
 	return s
 }
 
 func (r Rule) methodsString() string {
-	if r.Methods == nil {
+	if r.Statement.Methods == nil {
 		return "*"
 	}
-	return strings.Join(r.Methods, ",")
+	return strings.Join(r.Statement.Methods, ",")
 }
 
-func (r Rule) matchesMethod(m string) bool {
-	return r.match == nil || slices.Contains(r.match, m)
+func (r *Rule) matchesMethod(m string) bool {
+	ms := r.Statement.Methods
+	return ms == nil || slices.Contains(ms, m) || r.Effect == Deny && m == "HEAD" && slices.Contains(ms, "GET")
 }
 
 // Policy is a principal's compiled policy. It is immutable and safe for
@@ -307,9 +320,9 @@ func (c *compiler) expand(src Source, eff Effect, layer Layer, st Statement) err
 			return latch.Errorf(latch.EINVALID, "statement %q expands to more than %d statements", st.String(), MaxExpansion)
 		}
 	}
-	match := st.Methods
-	if eff == Deny && slices.Contains(match, "GET") && !slices.Contains(match, "HEAD") {
-		match = append(slices.Clip(slices.Clone(match)), "HEAD")
+	if total == 1 && !st.HasPlaceholders() {
+		c.p.rules = append(c.p.rules, Rule{Effect: eff, Layer: layer, Source: src, Statement: st, segs: st.segs})
+		return nil
 	}
 	pick := make([]int, len(st.segs))
 	for {
@@ -321,10 +334,7 @@ func (c *compiler) expand(src Source, eff Effect, layer Layer, st Statement) err
 				segs[i] = g
 			}
 		}
-		c.p.rules = append(c.p.rules, Rule{
-			Effect: eff, Layer: layer, Source: src, Statement: st,
-			Methods: st.Methods, Path: patternString(segs), segs: segs, match: match,
-		})
+		c.p.rules = append(c.p.rules, Rule{Effect: eff, Layer: layer, Source: src, Statement: st, segs: segs})
 		// next combination, last placeholder fastest
 		i := len(pick) - 1
 		for ; i >= 0; i-- {

@@ -20,18 +20,25 @@ const (
 	ReasonInvalidMethod                     // the method is not an upper-case method token
 )
 
+// String returns the reason's name, for logs and metrics: allowed, denied,
+// not_allowed, scope_not_allowed, no_statements, invalid_path or
+// invalid_method. Decision.Explain gives the sentence.
 func (r Reason) String() string {
 	switch r {
 	case ReasonAllowed:
 		return "allowed"
 	case ReasonDenied:
-		return "denied by a statement"
-	case ReasonNotAllowed, ReasonScopeNotAllowed, ReasonNoStatements:
-		return "no statement allowed it"
+		return "denied"
+	case ReasonNotAllowed:
+		return "not_allowed"
+	case ReasonScopeNotAllowed:
+		return "scope_not_allowed"
+	case ReasonNoStatements:
+		return "no_statements"
 	case ReasonInvalidPath:
-		return "invalid path"
+		return "invalid_path"
 	case ReasonInvalidMethod:
-		return "invalid method"
+		return "invalid_method"
 	}
 	return "unknown"
 }

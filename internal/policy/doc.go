@@ -74,6 +74,8 @@
 //
 // Compile builds a segment trie once per principal; Decide walks it along the
 // request's segments, so a decision costs O(path depth) whatever the number
-// of statements, and allocates nothing unless the path needs rewriting into
-// canonical form. Explanations are computed only when asked for.
+// of statements (a "*" beside literals at the same depth adds a branch, and
+// no trie node is visited twice), and allocates nothing unless the path needs
+// rewriting into canonical form. Explanations are computed only when asked
+// for. A compiled Policy is immutable and safe for concurrent use.
 package policy

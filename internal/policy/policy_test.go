@@ -112,7 +112,7 @@ func TestPlaceholders(t *testing.T) {
 	}
 	var got []string
 	for _, r := range p.Rules() {
-		got = append(got, r.Path)
+		got = append(got, r.Path())
 	}
 	want := []string{"/orgs/acme/users/u1", "/teams/red/sites/x/**", "/teams/blue/sites/x/**", "/clients/web"}
 	if !slices.Equal(got, want) {
@@ -419,13 +419,13 @@ func TestCompiledMatchesReference(t *testing.T) {
 			}
 			_ = d.Explain()
 			for _, r := range d.Rules() {
-				rr, _, _ := refCompile(Input{Kind: latch.SubjectUser, Allow: []string{r.methodsString() + " " + r.Path}})
+				rr, _, _ := refCompile(Input{Kind: latch.SubjectUser, Allow: []string{r.methodsString() + " " + r.Path()}})
 				cp, _ := Canonicalize(path)
 				var segs []string
 				if cp != "/" {
 					segs = strings.Split(cp[1:], "/")
 				}
-				if len(rr) == 1 && !strings.Contains(r.Path, "{") && !refMatch(rr[0], method, segs) && !(r.Effect == Deny && method == "HEAD") {
+				if len(rr) == 1 && !strings.Contains(r.Path(), "{") && !refMatch(rr[0], method, segs) && !(r.Effect == Deny && method == "HEAD") {
 					t.Fatalf("%s %s: deciding rule %s does not match", method, path, r)
 				}
 			}
@@ -457,6 +457,29 @@ func TestRawOKTable(t *testing.T) {
 	for c := 0; c < 256; c++ {
 		if got, want := rawOK(byte(c)), keepRaw(byte(c)); got != want {
 			t.Errorf("rawOK(%q) = %v, want %v", rune(c), got, want)
+		}
+	}
+}
+
+func TestConcurrentDecide(t *testing.T) {
+	p, err := Compile(Input{Kind: latch.SubjectUser, Sub: "5", Allow: []string{"GET /e/{sub}/**"}, Deny: []string{"/e/5/secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan bool)
+	for range 4 {
+		go func() {
+			ok := true
+			for range 1000 {
+				ok = ok && p.Decide("GET", "/e/5/x").Allowed && !p.Decide("GET", "/e/5/secret").Allowed
+				_ = p.Decide("GET", "/e/%35").Explain()
+			}
+			done <- ok
+		}()
+	}
+	for range 4 {
+		if !<-done {
+			t.Error("wrong decision under concurrency")
 		}
 	}
 }

@@ -44,15 +44,13 @@ type decisionFile struct {
 	} `yaml:"cases"`
 }
 
-var reasonNames = map[string]Reason{
-	"allowed":           ReasonAllowed,
-	"denied":            ReasonDenied,
-	"not_allowed":       ReasonNotAllowed,
-	"scope_not_allowed": ReasonScopeNotAllowed,
-	"no_statements":     ReasonNoStatements,
-	"invalid_path":      ReasonInvalidPath,
-	"invalid_method":    ReasonInvalidMethod,
-}
+var reasonNames = func() map[string]Reason {
+	m := map[string]Reason{}
+	for r := ReasonAllowed; r <= ReasonInvalidMethod; r++ {
+		m[r.String()] = r
+	}
+	return m
+}()
 
 func readYAML(t *testing.T, name string, v any) {
 	t.Helper()

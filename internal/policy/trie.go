@@ -1,6 +1,9 @@
 package policy
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // The matcher is a segment trie. Each node has literal children, at most one
 // "*" child, and two leaves: the rules whose paths end exactly at the node,
@@ -195,12 +198,16 @@ func (b *builder) insert(segs []patSeg, r *Rule, idx int32) {
 func (l *bleaf) add(r *Rule, idx int32) {
 	l.rules = append(l.rules, idx)
 	f := r.flag()
-	if r.match == nil {
+	ms := r.Statement.Methods
+	if ms == nil {
 		l.all |= f
 		return
 	}
+	if r.Effect == Deny && slices.Contains(ms, "GET") && !slices.Contains(ms, "HEAD") {
+		ms = append(slices.Clip(ms), "HEAD")
+	}
 next:
-	for _, m := range r.match {
+	for _, m := range ms {
 		for i := range l.methods {
 			if l.methods[i].method == m {
 				l.methods[i].f |= f
