@@ -127,7 +127,7 @@ func (s *Store) CreateFamily(ctx context.Context, f latch.Family) error {
 	if f.ID == "" {
 		return invalid("family: empty id")
 	}
-	return s.write(op, func(tx *bolt.Tx) ([]latch.Change, error) {
+	return s.writeBatched(op, func(tx *bolt.Tx) ([]latch.Change, error) {
 		return nil, createExpiring(tx, bFamilies, []byte(f.ID), &f, familyExp, s.clock.Now(), "family")
 	})
 }
@@ -190,7 +190,7 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t latch.RefreshToken) er
 	if t.Digest == "" {
 		return invalid("refresh token: empty digest")
 	}
-	return s.write(op, func(tx *bolt.Tx) ([]latch.Change, error) {
+	return s.writeBatched(op, func(tx *bolt.Tx) ([]latch.Change, error) {
 		now := s.clock.Now()
 		if _, ok, err := liveFamily(tx, t.FamilyID, now); err != nil || !ok {
 			if err == nil {
@@ -221,7 +221,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldDigest string, next l
 	}
 	next.RotatedAt, next.ReplacedBy = time.Time{}, ""
 	var result latch.RefreshToken
-	err := s.write(op, func(tx *bolt.Tx) ([]latch.Change, error) {
+	err := s.writeBatched(op, func(tx *bolt.Tx) ([]latch.Change, error) {
 		now := s.clock.Now()
 		old, _, live, err := loadExpiring(tx, bRefresh, []byte(oldDigest), refreshExp, now)
 		if err != nil {
@@ -276,7 +276,7 @@ func (s *Store) CreateAccessToken(ctx context.Context, t latch.AccessToken) erro
 	if t.Digest == "" {
 		return invalid("access token: empty digest")
 	}
-	return s.write(op, func(tx *bolt.Tx) ([]latch.Change, error) {
+	return s.writeBatched(op, func(tx *bolt.Tx) ([]latch.Change, error) {
 		return nil, createExpiring(tx, bAccess, []byte(t.Digest), &t, accessExp, s.clock.Now(), "access token")
 	})
 }
@@ -394,7 +394,7 @@ func (s *Store) CreateAuthCode(ctx context.Context, c latch.AuthCode) error {
 	if c.Digest == "" {
 		return invalid("auth code: empty digest")
 	}
-	return s.write(op, func(tx *bolt.Tx) ([]latch.Change, error) {
+	return s.writeBatched(op, func(tx *bolt.Tx) ([]latch.Change, error) {
 		return nil, createExpiring(tx, bCodes, []byte(c.Digest), &c, codeExp, s.clock.Now(), "auth code")
 	})
 }
@@ -406,7 +406,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, digest string) (latch.AuthC
 		return latch.AuthCode{}, err
 	}
 	var result latch.AuthCode
-	err := s.write(op, func(tx *bolt.Tx) ([]latch.Change, error) {
+	err := s.writeBatched(op, func(tx *bolt.Tx) ([]latch.Change, error) {
 		now := s.clock.Now()
 		c, _, live, err := loadExpiring(tx, bCodes, []byte(digest), codeExp, now)
 		if err != nil {
