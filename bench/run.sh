@@ -137,7 +137,7 @@ scenario "introspection, JWT ($alg)" introspect 64 bench-jwt "$BENCH_JWT_SECRET"
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
 echo
-echo "Latch $(cd -- "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown), $(go env GOVERSION), $(nproc) CPUs (${cpu:-unknown}), loopback, load generator on the same machine; ${duration}s per scenario after ${warmup}s warm-up."
+echo "Latch $(cd -- "$root" && git describe --always --dirty 2>/dev/null || echo unknown), $(go env GOVERSION), $(nproc) CPUs (${cpu:-unknown}), loopback, load generator on the same machine; ${duration}s per scenario after ${warmup}s warm-up."
 echo
 echo "| Scenario | Concurrency | Requests/s | p50 (ms) | p99 (ms) | Errors | Server CPU-s | Requests per server CPU-s | Load generator CPU-s |"
 echo "|---|---|---|---|---|---|---|---|---|"

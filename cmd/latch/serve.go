@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"latch.dev/latch"
+	"latch.dev/latch/internal/cache"
 	"latch.dev/latch/internal/config"
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
@@ -46,6 +47,7 @@ func serveCommand(e env, stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "data", Value: "./latch-data", Usage: "data directory", Sources: e.sources("LATCH_DATA")},
 			&cli.StringFlag{Name: "store", Usage: "store URL (default bolt://<data>/latch.db)", Sources: e.sources("LATCH_STORE")},
 			&cli.StringFlag{Name: "cache", Value: "memory", Usage: "cache URL", Sources: e.sources("LATCH_CACHE")},
+			&cli.DurationFlag{Name: "cache-ttl", Value: 5 * time.Second, Usage: "how long the in-process cache may serve an item (bounds staleness across servers)", Sources: e.sources("LATCH_CACHE_TTL")},
 			&cli.StringFlag{Name: "issuer", Usage: "issuer URL (default http://<addr>)", Sources: e.sources("LATCH_ISSUER")},
 			&cli.StringFlag{Name: "config", Usage: "a config file to apply at start-up", Sources: e.sources("LATCH_CONFIG")},
 			&cli.StringFlag{Name: "signing-alg", Value: "ES256", Usage: "ES256, EdDSA or RS256", Sources: e.sources("LATCH_SIGNING_ALG")},
@@ -129,10 +131,13 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
-	store, err := openStore(storeURL, clock)
+	source, err := openStore(storeURL, clock)
 	if err != nil {
 		return err
 	}
+	// Everything but the token endpoint's authentication reads through the
+	// in-process cache; closing the cache closes the store.
+	store := cache.New(source, cache.Options{TTL: cmd.Duration("cache-ttl"), Clock: clock})
 	defer store.Close()
 
 	hasher := password.NewHasher()
@@ -157,7 +162,7 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 	}
 
 	srv := server.New(server.Deps{
-		Store: store, Keys: keys, Hasher: hasher, Clock: clock, Log: log,
+		Store: store, Source: source, Keys: keys, Hasher: hasher, Clock: clock, Log: log,
 		OAuth: oauth.Options{
 			Issuer: issuer, AccessTokenTTL: accessTTL, RefreshGrace: cmd.Duration("refresh-grace"),
 			TrustedProxies: cmd.StringSlice("trusted-proxy"),

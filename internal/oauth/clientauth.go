@@ -18,6 +18,12 @@ import (
 // digest work and get the same answer. When allowPublic is false, a public
 // client is refused.
 func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form, allowPublic bool) (latch.Client, error) {
+	return s.authenticateClientFrom(ctx, s.source, r, f, allowPublic)
+}
+
+// authenticateClientFrom is authenticateClient reading clients and orgs
+// from src (the cache, for read-only endpoints).
+func (s *Server) authenticateClientFrom(ctx context.Context, src latch.Store, r *http.Request, f form, allowPublic bool) (latch.Client, error) {
 	id, secret, rawSecret, basic, err := clientCredentials(r, f)
 	if err != nil {
 		return latch.Client{}, err
@@ -25,7 +31,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 	if id == "" {
 		return latch.Client{}, invalidClient(basic)
 	}
-	c, err := s.store.GetClient(ctx, id)
+	c, err := src.GetClient(ctx, id)
 	if err != nil {
 		if latch.IsCode(err, latch.ENOTFOUND) {
 			if secret != "" {
@@ -54,7 +60,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 	if c.Disabled {
 		return fail("client disabled")
 	}
-	org, err := s.store.GetOrg(ctx, c.Org)
+	org, err := src.GetOrg(ctx, c.Org)
 	if err != nil {
 		if latch.IsCode(err, latch.ENOTFOUND) {
 			return fail("org missing")

@@ -67,7 +67,7 @@ func (s *Server) authenticateUser(ctx context.Context, r *http.Request, c latch.
 		s.hasher.DummyVerify(pw)
 		return fail("bad input or org not allowed for client")
 	}
-	o, err := s.store.GetOrg(ctx, org)
+	o, err := s.source.GetOrg(ctx, org)
 	if err != nil && !latch.IsCode(err, latch.ENOTFOUND) {
 		return latch.User{}, err
 	}
@@ -75,7 +75,7 @@ func (s *Server) authenticateUser(ctx context.Context, r *http.Request, c latch.
 		s.hasher.DummyVerify(pw)
 		return fail("unknown or disabled org")
 	}
-	u, err := s.store.FindUser(ctx, org, canonical)
+	u, err := s.source.FindUser(ctx, org, canonical)
 	if err != nil {
 		if !latch.IsCode(err, latch.ENOTFOUND) {
 			return latch.User{}, err
@@ -164,7 +164,7 @@ func (s *Server) refreshGrant(ctx context.Context, _ *http.Request, f form, c la
 	if old.ClientID != c.ID {
 		return nil, invalidGrant("the refresh token was issued to another client")
 	}
-	fam, err := s.store.GetFamily(ctx, old.FamilyID)
+	fam, err := s.source.GetFamily(ctx, old.FamilyID)
 	if err != nil {
 		return nil, notFoundAsInvalidGrant(err)
 	}
@@ -191,7 +191,7 @@ func (s *Server) refreshGrant(ctx context.Context, _ *http.Request, f form, c la
 			}
 		}
 	}
-	u, err := s.store.GetUser(ctx, old.Org, old.Subject)
+	u, err := s.source.GetUser(ctx, old.Org, old.Subject)
 	if err != nil || u.Disabled {
 		if err != nil && !latch.IsCode(err, latch.ENOTFOUND) {
 			return nil, err

@@ -46,9 +46,14 @@ func (s *Server) VerifyAccessToken(ctx context.Context, raw string) (TokenInfo, 
 		ti = TokenInfo{JTI: at.JTI, Org: at.Org, ClientID: at.ClientID, Subject: at.Subject, SubjectType: at.SubjectKind,
 			Scopes: at.Scopes, Audience: at.Audience, FamilyID: at.FamilyID, IssuedAt: at.IssuedAt.Unix(), ExpiresAt: at.ExpiresAt.Unix()}
 	} else {
-		cl, err := s.keys.VerifyAccess(raw, token.VerifyOptions{Issuer: s.opts.Issuer})
-		if err != nil {
-			return TokenInfo{}, err
+		digest := token.Digest(raw)
+		cl, ok := s.verified.get(digest, s.clock.Now())
+		if !ok {
+			var err error
+			if cl, err = s.keys.VerifyAccess(raw, token.VerifyOptions{Issuer: s.opts.Issuer}); err != nil {
+				return TokenInfo{}, err
+			}
+			s.verified.put(digest, cl)
 		}
 		revoked, err := s.store.JTIRevoked(ctx, cl.JTI)
 		if err != nil {
@@ -126,7 +131,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	caller, err := s.authenticateClient(r.Context(), r, f, false)
+	caller, err := s.authenticateClientFrom(r.Context(), s.store, r, f, false)
 	if err != nil {
 		s.metrics.introspections.WithLabelValues("error").Inc()
 		s.writeError(w, r, err)

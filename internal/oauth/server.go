@@ -70,7 +70,15 @@ func (o *Options) defaults() {
 
 // Deps are what a Server needs.
 type Deps struct {
-	Store    latch.Store
+	// Store serves everything but the reads that issue a token: normally
+	// the in-process cache in front of Source, whose writes invalidate it
+	// at once.
+	Store latch.Store
+	// Source, when set, is the store itself, uncached: the token endpoint
+	// authenticates clients and users from it, so that a client or user
+	// disabled anywhere is refused at once and a store outage gives no
+	// token.
+	Source   latch.Store
 	Keys     *token.Keys
 	Hasher   password.PasswordHasher
 	Clock    latch.Clock
@@ -81,6 +89,7 @@ type Deps struct {
 // Server serves the OAuth2 endpoints.
 type Server struct {
 	store   latch.Store
+	source  latch.Store
 	keys    *token.Keys
 	hasher  password.PasswordHasher
 	clock   latch.Clock
@@ -89,6 +98,8 @@ type Server struct {
 	limiter *limiter
 	metrics *metrics
 	grants  map[string]grantFunc
+	// verified caches verified JWTs by digest (signature checks only).
+	verified *verifiedJWTs
 }
 
 // New returns a Server.
@@ -100,10 +111,14 @@ func New(d Deps, opts Options) *Server {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	if d.Source == nil {
+		d.Source = d.Store
+	}
 	s := &Server{
-		store: d.Store, keys: d.Keys, hasher: d.Hasher, clock: d.Clock, log: d.Log, opts: opts,
-		limiter: newLimiter(d.Clock, opts.TrustedProxies),
-		metrics: newMetrics(d.Registry),
+		store: d.Store, source: d.Source, keys: d.Keys, hasher: d.Hasher, clock: d.Clock, log: d.Log, opts: opts,
+		limiter:  newLimiter(d.Clock, opts.TrustedProxies),
+		metrics:  newMetrics(d.Registry),
+		verified: newVerifiedJWTs(),
 	}
 	s.grants = map[string]grantFunc{
 		latch.GrantClientCredentials: s.clientCredentials,

@@ -48,7 +48,7 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, refused)
 		return
 	}
-	org, err := s.store.GetOrg(ctx, orgID)
+	org, err := s.source.GetOrg(ctx, orgID)
 	if err != nil && !latch.IsCode(err, latch.ENOTFOUND) {
 		s.writeError(w, r, err)
 		return

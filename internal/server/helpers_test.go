@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"latch.dev/latch"
+	"latch.dev/latch/internal/cache"
 	"latch.dev/latch/internal/clocktest"
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
@@ -62,10 +63,15 @@ func newEnv(t *testing.T, o envOptions) *env {
 	hasher := password.NewTestHasher()
 	e := &env{t: t, store: store, clock: clock, hasher: hasher}
 	e.fixtures(ctx)
+	var source latch.Store = st
 	if o.store != nil {
-		store = o.store(st)
-		e.store = store
+		source = o.store(st)
 	}
+	// As in production: the server reads and writes through the cache, and
+	// the token endpoint authenticates from the store itself.
+	cached := cache.New(source, cache.Options{Clock: clock})
+	store = cached
+	e.store = cached
 	keys, err := token.NewKeys(store, clock, "ES256", 2*time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +82,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	ts := httptest.NewUnstartedServer(nil)
 	o.oauth.Issuer = "http://" + ts.Listener.Addr().String()
 	e.url = o.oauth.Issuer
-	e.srv = server.New(server.Deps{Store: store, Keys: keys, Hasher: hasher, Clock: clock, OAuth: o.oauth})
+	e.srv = server.New(server.Deps{Store: store, Source: source, Keys: keys, Hasher: hasher, Clock: clock, OAuth: o.oauth})
 	ts.Config.Handler = e.srv
 	ts.Start()
 	t.Cleanup(ts.Close)

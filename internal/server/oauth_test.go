@@ -365,6 +365,10 @@ func TestIntrospection(t *testing.T) {
 	if in := e.introspect(opaque); in["active"] != false {
 		t.Fatalf("expired opaque token: %v", in)
 	}
+	// The verified JWT is remembered by digest, never past its exp.
+	if in := e.introspect(jwt); in["active"] != false {
+		t.Fatalf("expired JWT: %v", in)
+	}
 }
 
 func TestRevocation(t *testing.T) {

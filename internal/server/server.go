@@ -25,7 +25,12 @@ import (
 
 // Deps are the parts a server is built from.
 type Deps struct {
-	Store  latch.Store
+	// Store is what the server reads and writes: normally the in-process
+	// cache in front of Source.
+	Store latch.Store
+	// Source is the uncached store the token endpoint authenticates from
+	// (see oauth.Deps); Store when nil.
+	Source latch.Store
 	Keys   *token.Keys
 	Hasher password.PasswordHasher
 	Clock  latch.Clock
@@ -66,7 +71,7 @@ func New(d Deps) *Server {
 		}, []string{"route", "status"}),
 	}
 	reg.MustRegister(s.duration)
-	s.oauth = oauth.New(oauth.Deps{Store: d.Store, Keys: d.Keys, Hasher: d.Hasher, Clock: d.Clock, Log: d.Log, Registry: reg}, d.OAuth)
+	s.oauth = oauth.New(oauth.Deps{Store: d.Store, Source: d.Source, Keys: d.Keys, Hasher: d.Hasher, Clock: d.Clock, Log: d.Log, Registry: reg}, d.OAuth)
 
 	mux := http.NewServeMux()
 	s.oauth.Register(mux)
