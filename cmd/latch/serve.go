@@ -168,6 +168,7 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 			TrustedProxies: cmd.StringSlice("trusted-proxy"),
 		},
 	})
+	defer srv.Close()
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	go srv.WatchKeys(watchCtx)

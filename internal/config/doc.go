@@ -55,7 +55,7 @@
 //	    secret_hash:   or a digest printed by `latch client create`
 //	                   (neither: a public client)
 //	    grants:        [client_credentials, password, refresh_token, authorization_code]
-//	    scopes:        ["<audience>/<scope>" the client may request, or "latch/admin"]
+//	    scopes:        ["<audience>/<scope>" the client may request, or the built-in "latch/admin", "latch/decide"]
 //	    roles:         [role ids of the client's org] (for client_credentials tokens)
 //	    allow:         [statements]
 //	    deny:          [statements]

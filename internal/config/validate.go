@@ -17,6 +17,10 @@ import (
 // called "latch".
 const AdminScope = "latch/admin"
 
+// DecideScope lets a client call the decision API (POST /v1/decisions).
+// Built in like AdminScope.
+const DecideScope = "latch/decide"
+
 // reservedAudience is the audience part of AdminScope.
 const reservedAudience = "latch"
 
@@ -494,7 +498,7 @@ func (v *validator) checkClients() {
 // scope checks "<audience>/<scope>" against the audiences of the file, or
 // of the store for an audience the file does not define.
 func (v *validator) scope(path, s string) {
-	if s == AdminScope {
+	if s == AdminScope || s == DecideScope {
 		return
 	}
 	aud, name, ok := strings.Cut(s, "/")

@@ -114,3 +114,13 @@ func clientCredentials(r *http.Request, f form) (id, secret, rawSecret string, b
 	}
 	return id, secret, rawSecret, true, nil
 }
+
+// AuthenticateBasic authenticates a confidential client by HTTP Basic alone,
+// for endpoints whose body is not a form (the decision API). Reads go through
+// the cache, as for introspection.
+func (s *Server) AuthenticateBasic(r *http.Request) (latch.Client, error) {
+	if r.Header.Get("Authorization") == "" {
+		return latch.Client{}, invalidClient(true)
+	}
+	return s.authenticateClientFrom(r.Context(), s.store, r, form{}, false)
+}

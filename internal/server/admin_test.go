@@ -13,7 +13,7 @@ func TestAdminAPITenantIsolation(t *testing.T) {
 
 	// An org admin sees its org and nothing of another: other orgs answer
 	// exactly like missing ones.
-	if r := e.api("GET", "/admin/v1/orgs/acme/users", acme, nil); r.status != 200 || len(r.json["items"].([]any)) != 3 {
+	if r := e.api("GET", "/admin/v1/orgs/acme/users", acme, nil); r.status != 200 || len(r.json["items"].([]any)) != 4 {
 		t.Fatalf("own users: %d %s", r.status, r.body)
 	}
 	missing := e.api("GET", "/admin/v1/orgs/nope/users", acme, nil)

@@ -83,6 +83,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	o.oauth.Issuer = "http://" + ts.Listener.Addr().String()
 	e.url = o.oauth.Issuer
 	e.srv = server.New(server.Deps{Store: store, Source: source, Keys: keys, Hasher: hasher, Clock: clock, OAuth: o.oauth})
+	t.Cleanup(e.srv.Close)
 	ts.Config.Handler = e.srv
 	ts.Start()
 	t.Cleanup(ts.Close)
@@ -123,6 +124,7 @@ func (e *env) fixtures(ctx context.Context) {
 		{Org: "acme", ID: "bob", Username: "bob", Roles: []string{"employee"}},
 		{Org: "acme", ID: "ann", Username: "ann", Roles: []string{"employee", "admin"}},
 		{Org: "globex", ID: "gina", Username: "gina"},
+		{Org: "acme", ID: "mgr", Username: "mgr", Allow: []string{"GET /api/employee/**"}, Deny: []string{"* /api/employee/bob", "* /api/employee/bob/**"}},
 	} {
 		u.PasswordHash, u.Version, u.CreatedAt, u.UpdatedAt = pw, 1, now, now
 		must(e.store.CreateUser(ctx, u))
@@ -135,6 +137,8 @@ func (e *env) fixtures(ctx context.Context) {
 		{ID: "other", Org: "globex", SecretHash: hash(otherSecret), Grants: []string{latch.GrantClientCredentials}, Scopes: []string{"premium/read"}},
 		{ID: "root", Org: oauth.SystemOrg, SecretHash: hash(adminSecret), Grants: []string{latch.GrantClientCredentials}, Scopes: []string{oauth.AdminScope}},
 		{ID: "acme-admin", Org: "acme", SecretHash: hash(adminSecret), Grants: []string{latch.GrantClientCredentials}, Scopes: []string{oauth.AdminScope}},
+		{ID: "alice", Org: "acme", SecretHash: hash(machineSecret), Grants: []string{latch.GrantClientCredentials}, Scopes: []string{"premium/read"}},
+		{ID: "decider", Org: "acme", SecretHash: hash(machineSecret), Grants: []string{latch.GrantClientCredentials}, Scopes: []string{"latch/decide"}},
 		{ID: "disabled", Org: "acme", SecretHash: hash(machineSecret), Grants: []string{latch.GrantClientCredentials}, Disabled: true},
 	} {
 		if c.AccessTokenFormat == "" {
@@ -246,4 +250,15 @@ func (e *env) api(method, path, bearer string, body any) response {
 		r.json = map[string]any{"items": list}
 	}
 	return r
+}
+
+type latchStore = latch.Store
+
+func jsonBody(t *testing.T, v any) io.Reader {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReader(string(b))
 }

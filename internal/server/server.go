@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"latch.dev/latch"
+	"latch.dev/latch/internal/authorizer"
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
 	"latch.dev/latch/internal/token"
@@ -46,6 +47,7 @@ type Server struct {
 	clock    latch.Clock
 	log      *slog.Logger
 	oauth    *oauth.Server
+	authz    *authorizer.Authorizer
 	handler  http.Handler
 	registry *prometheus.Registry
 	duration *prometheus.HistogramVec
@@ -73,8 +75,10 @@ func New(d Deps) *Server {
 	reg.MustRegister(s.duration)
 	s.oauth = oauth.New(oauth.Deps{Store: d.Store, Source: d.Source, Keys: d.Keys, Hasher: d.Hasher, Clock: d.Clock, Log: d.Log, Registry: reg}, d.OAuth)
 
+	s.authz = authorizer.New(s.oauth, d.Store, authorizer.Options{})
 	mux := http.NewServeMux()
 	s.oauth.Register(mux)
+	(&authorizer.Handlers{Authorizer: s.authz, Clients: s.oauth, Log: d.Log}).Register(mux)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.registerAdmin(mux)
@@ -87,6 +91,12 @@ func New(d Deps) *Server {
 
 // OAuth returns the OAuth2 server, for callers that verify tokens.
 func (s *Server) OAuth() *oauth.Server { return s.oauth }
+
+// Authorizer returns the authorizer, for in-process adapters.
+func (s *Server) Authorizer() *authorizer.Authorizer { return s.authz }
+
+// Close stops the server's background work (it does not close the store).
+func (s *Server) Close() { s.authz.Close() }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
