@@ -113,6 +113,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 			userCommand(e, stdin, stdout),
 			tokenCommand(e, stdout),
 			keysCommand(e, stdout),
+			authorizeCommand(e, stdout),
 			{
 				Name:  "version",
 				Usage: "print the version",
@@ -127,7 +128,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 		},
 	}
 	err := root.Run(ctx, args)
-	if err != nil {
+	if err != nil && errorText(err) != "" {
 		fmt.Fprintln(stderr, "latch:", errorText(err))
 	}
 	return err
