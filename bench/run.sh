@@ -134,6 +134,8 @@ scenario "introspection, opaque token" introspect 16 bench-opaque "$BENCH_OPAQUE
 scenario "introspection, opaque token" introspect 64 bench-opaque "$BENCH_OPAQUE_SECRET"
 scenario "introspection, JWT ($alg)" introspect 16 bench-jwt "$BENCH_JWT_SECRET"
 scenario "introspection, JWT ($alg)" introspect 64 bench-jwt "$BENCH_JWT_SECRET"
+scenario "forward-auth decision, JWT ($alg)" forward-auth 16 bench-jwt "$BENCH_JWT_SECRET"
+scenario "forward-auth decision, JWT ($alg)" forward-auth 64 bench-jwt "$BENCH_JWT_SECRET"
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
 echo

@@ -70,6 +70,7 @@ func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(forma
 type options struct {
 	baseURL      *url.URL
 	mode         string
+	uri          string
 	concurrency  int
 	duration     time.Duration
 	warmup       time.Duration
@@ -88,7 +89,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	rawURL := fs.String("url", "", "base URL of the server, e.g. http://127.0.0.1:8080 (loopback only)")
-	fs.StringVar(&o.mode, "mode", "client_credentials", "client_credentials or introspect")
+	fs.StringVar(&o.mode, "mode", "client_credentials", "client_credentials, introspect or forward-auth")
+	fs.StringVar(&o.uri, "uri", "/bench/item/1", "forward-auth: the original URI to ask about (GET)")
 	fs.IntVar(&o.concurrency, "c", 16, "concurrency: requests in flight (one connection each)")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "measured duration")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "warm-up before measuring (sent, not counted)")
@@ -125,9 +127,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	u.RawQuery, u.Fragment = "", ""
 	o.baseURL = u
 	switch o.mode {
-	case "client_credentials", "introspect":
+	case "client_credentials", "introspect", "forward-auth":
 	default:
-		return o, usagef("-mode: %q is not client_credentials or introspect", o.mode)
+		return o, usagef("-mode: %q is not client_credentials, introspect or forward-auth", o.mode)
 	}
 	if o.concurrency < 1 || o.concurrency > 10000 {
 		return o, usagef("-c: %d is out of range 1..10000", o.concurrency)
@@ -181,7 +183,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	client := newClient(o.concurrency, o.timeout)
 	defer client.CloseIdleConnections()
 
-	var endpoint string
+	var endpoint, forwardBearer string
 	var body []byte
 	switch o.mode {
 	case "client_credentials":
@@ -196,8 +198,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			}
 		}
 		body = []byte(url.Values{"token": {tok}}.Encode())
+	case "forward-auth":
+		endpoint = o.baseURL.String() + "/forward-auth"
+		tok := o.token
+		if tok == "" {
+			if tok, err = fetchToken(ctx, client, o); err != nil {
+				return err
+			}
+		}
+		body = []byte(o.uri) // the original URI, sent in X-Original-URI
+		forwardBearer = "Bearer " + tok
 	}
 	auth := basicAuth(o.clientID, o.clientSecret)
+	if o.mode == "forward-auth" {
+		auth = forwardBearer
+	}
 
 	// One request before starting, so that a wrong setup fails loudly
 	// instead of producing a table of errors.
@@ -286,11 +301,24 @@ type errKind string
 // token (the benchmark would otherwise measure the cheap "unknown" path),
 // and, for the token endpoint, an answer without an access token.
 func do(ctx context.Context, client *http.Client, endpoint, auth string, body []byte, mode string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
+	var req *http.Request
+	var err error
+	if mode == "forward-auth" {
+		// As nginx's auth_request sends it: GET, no body, the original
+		// request in headers, the client's bearer token passed through.
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("X-Original-Method", http.MethodGet)
+		req.Header.Set("X-Original-URI", string(body))
+	} else {
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Authorization", auth)
 	resp, err := client.Do(req)
@@ -306,6 +334,8 @@ func do(ctx context.Context, client *http.Client, endpoint, auth string, body []
 		return nil, statusError{resp.StatusCode, strings.TrimSpace(string(raw))}
 	}
 	switch mode {
+	case "forward-auth":
+		// 200 is the allow; anything else was counted as an error above.
 	case "introspect":
 		if !bytes.Contains(raw, []byte(`"active":true`)) {
 			return nil, errors.New("inactive: " + string(raw))
