@@ -11,9 +11,12 @@ package authorizer
 
 import (
 	"context"
+	"encoding/binary"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"latch.dev/latch"
 	"latch.dev/latch/internal/oauth"
@@ -43,7 +46,7 @@ type Authorizer struct {
 	// epoch counts invalidations; a policy compiled while it moved is not
 	// cached (the stale-refill race).
 	epoch    uint64
-	policies map[string]*policy.Policy
+	policies map[string]cachedPolicy
 	// byPrincipal and byOrg index the cache keys for invalidation.
 	byPrincipal map[string]map[string]struct{}
 	byOrg       map[string]map[string]struct{}
@@ -54,6 +57,18 @@ type Authorizer struct {
 
 var _ Resolver = (*Authorizer)(nil)
 
+// cachedPolicy is a compiled policy and the fingerprint of what it was
+// compiled from (the Version and CreatedAt of the principal, its roles and
+// the token's audiences). Every request loads those items (from the
+// in-process cache, which this server's writes invalidate at once) and uses
+// the policy only if the fingerprint still matches, so a decision never
+// lags a write that has returned here; the change feed drops policies too,
+// for memory's sake and for writes made elsewhere.
+type cachedPolicy struct {
+	policy      *policy.Policy
+	fingerprint uint64
+}
+
 // New returns an Authorizer reading principals from store (normally the
 // in-process cache) and following its change feed until Close.
 func New(tokens TokenVerifier, store latch.Store, opts Options) *Authorizer {
@@ -63,7 +78,7 @@ func New(tokens TokenVerifier, store latch.Store, opts Options) *Authorizer {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Authorizer{
 		tokens: tokens, store: store, max: opts.MaxPolicies,
-		policies: map[string]*policy.Policy{}, byPrincipal: map[string]map[string]struct{}{}, byOrg: map[string]map[string]struct{}{},
+		policies: map[string]cachedPolicy{}, byPrincipal: map[string]map[string]struct{}{}, byOrg: map[string]map[string]struct{}{},
 		stop: cancel, done: make(chan struct{}),
 	}
 	feed := store.Watch(ctx)
@@ -128,65 +143,112 @@ func (a *Authorizer) policyFor(ctx context.Context, p Principal, audiences []str
 	key := strings.Join([]string{p.Kind, p.Org, p.Sub, p.ClientID, strings.Join(scopes, " "), strings.Join(auds, " ")}, "\x00")
 
 	a.mu.RLock()
-	pol, ok := a.policies[key]
 	epoch := a.epoch
 	a.mu.RUnlock()
-	if ok {
-		return pol, nil
-	}
-	in, err := a.input(ctx, p, audiences)
+	src, err := a.load(ctx, p, audiences)
 	if err != nil {
 		return nil, err
 	}
-	pol, err = policy.Compile(in)
+	fp := src.fingerprint()
+	a.mu.RLock()
+	cp, ok := a.policies[key]
+	a.mu.RUnlock()
+	if ok && cp.fingerprint == fp {
+		return cp.policy, nil
+	}
+	pol, err := policy.Compile(src.input(p))
 	if err != nil {
 		// Statements are validated when written, so this is a bug or a
 		// store written by something else: deny, loudly.
 		return nil, latch.Wrap(latch.EINTERNAL, "authorizer.Compile", err)
 	}
-	a.remember(key, epoch, p, pol)
+	a.remember(key, epoch, p, cachedPolicy{policy: pol, fingerprint: fp})
 	return pol, nil
 }
 
-// input loads what the principal's policy is made of.
-func (a *Authorizer) input(ctx context.Context, p Principal, audiences []string) (policy.Input, error) {
+// sources are the stored items a principal's policy is made of.
+type sources struct {
+	user      latch.User
+	client    latch.Client
+	roles     []latch.Role
+	audiences []latch.Audience
+}
+
+// fingerprintSeed keys the fingerprint hash; one per process is enough.
+var fingerprintSeed = maphash.MakeSeed()
+
+// fingerprint hashes the identity and version of every source item. A 64-bit
+// keyed hash: two different source sets collide with probability 2^-64.
+func (s *sources) fingerprint() uint64 {
+	var h maphash.Hash
+	h.SetSeed(fingerprintSeed)
+	add := func(id string, v uint64, created time.Time) {
+		h.WriteString(id)
+		var b [17]byte
+		binary.LittleEndian.PutUint64(b[:8], v)
+		binary.LittleEndian.PutUint64(b[8:16], uint64(created.UnixNano()))
+		b[16] = ';'
+		h.Write(b[:])
+	}
+	add(s.user.ID, s.user.Version, s.user.CreatedAt)
+	add(s.client.ID, s.client.Version, s.client.CreatedAt)
+	for _, r := range s.roles {
+		add(r.ID, r.Version, r.CreatedAt)
+	}
+	for _, a := range s.audiences {
+		add(a.ID, a.Version, a.CreatedAt)
+	}
+	return h.Sum64()
+}
+
+func (s *sources) input(p Principal) policy.Input {
 	var in policy.Input
-	switch p.Kind {
-	case latch.SubjectUser:
-		u, err := a.store.GetUser(ctx, p.Org, p.Sub)
-		if err != nil {
-			return in, unauthorizedIfMissing(err)
-		}
-		roles, err := a.roles(ctx, p.Org, u.Roles)
-		if err != nil {
-			return in, err
-		}
-		in = policy.ForUser(u, roles, p.ClientID)
-	case latch.SubjectClient:
-		c, err := a.store.GetClient(ctx, p.ClientID)
-		if err != nil {
-			return in, unauthorizedIfMissing(err)
-		}
-		roles, err := a.roles(ctx, c.Org, c.Roles)
-		if err != nil {
-			return in, err
-		}
-		in = policy.ForClient(c, roles)
-	default:
-		return in, latch.Errorf(latch.EUNAUTHORIZED, "unknown subject type")
+	if p.Kind == latch.SubjectClient {
+		in = policy.ForClient(s.client, s.roles)
+	} else {
+		in = policy.ForUser(s.user, s.roles, p.ClientID)
 	}
 	in.Scopes = p.Scopes
+	in.Audiences = s.audiences
+	return in
+}
+
+// load reads what the principal's policy is made of.
+func (a *Authorizer) load(ctx context.Context, p Principal, audiences []string) (*sources, error) {
+	src := &sources{}
+	var err error
+	switch p.Kind {
+	case latch.SubjectUser:
+		if src.user, err = a.store.GetUser(ctx, p.Org, p.Sub); err != nil {
+			return nil, unauthorizedIfMissing(err)
+		}
+		if src.roles, err = a.roles(ctx, p.Org, src.user.Roles); err != nil {
+			return nil, err
+		}
+	case latch.SubjectClient:
+		if src.client, err = a.store.GetClient(ctx, p.ClientID); err != nil {
+			return nil, unauthorizedIfMissing(err)
+		}
+		if src.roles, err = a.roles(ctx, src.client.Org, src.client.Roles); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, latch.Errorf(latch.EUNAUTHORIZED, "unknown subject type")
+	}
 	for _, id := range audiences {
+		if !latch.ValidID(id) {
+			continue // the issuer, for tokens without an audience scope
+		}
 		aud, err := a.store.GetAudience(ctx, id)
 		if latch.IsCode(err, latch.ENOTFOUND) {
 			continue // a token for an audience that is gone has no scope statements from it
 		}
 		if err != nil {
-			return in, err
+			return nil, err
 		}
-		in.Audiences = append(in.Audiences, aud)
+		src.audiences = append(src.audiences, aud)
 	}
-	return in, nil
+	return src, nil
 }
 
 func (a *Authorizer) roles(ctx context.Context, org string, ids []string) ([]latch.Role, error) {
@@ -211,7 +273,7 @@ func unauthorizedIfMissing(err error) error {
 	return err
 }
 
-func (a *Authorizer) remember(key string, epoch uint64, p Principal, pol *policy.Policy) {
+func (a *Authorizer) remember(key string, epoch uint64, p Principal, pol cachedPolicy) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.epoch != epoch {

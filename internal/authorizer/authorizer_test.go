@@ -10,6 +10,7 @@ import (
 
 	"latch.dev/latch"
 	"latch.dev/latch/internal/authorizer"
+	"latch.dev/latch/internal/cache"
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/store/bolt"
 )
@@ -139,7 +140,9 @@ func BenchmarkAuthorizeCached(b *testing.B) {
 	_ = st.CreateOrg(ctx, latch.Org{ID: "acme"})
 	_ = st.CreateUser(ctx, latch.User{Org: "acme", ID: "5", Username: "u5", Allow: []string{"GET /api/employee/{sub}/**"}})
 	tk := tokens{"t": {Org: "acme", Subject: "5", ClientID: "app", SubjectType: latch.SubjectUser}}
-	a := authorizer.New(tk, st, authorizer.Options{})
+	// As in the server: principals are read through the in-process cache.
+	cached := cache.New(st, cache.Options{})
+	a := authorizer.New(tk, cached, authorizer.Options{})
 	defer a.Close()
 	b.ReportAllocs()
 	for b.Loop() {
