@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +20,11 @@ type RemoteConfig struct {
 	// Endpoint is the server's base URL, e.g. https://auth.example.com.
 	Endpoint string
 	// ClientID and ClientSecret are a client with the latch/decide scope.
+	// Tokens of other orgs than the client's are refused.
 	ClientID, ClientSecret string
+	// Audience, when set, is this API's audience: tokens whose aud does not
+	// include it are refused (RFC 9068 §4).
+	Audience string
 	// HTTPClient defaults to one with a 5 s timeout.
 	HTTPClient *http.Client
 }
@@ -57,13 +62,14 @@ func (m *remote) Decide(ctx context.Context, bearer, method, path string) (Decis
 			return Decision{Unauthorized: true, Reason: "invalid_token"}, nil
 		}
 	}
-	body, _ := json.Marshal(map[string]string{"token": bearer, "method": method, "path": path})
+	body, _ := json.Marshal(map[string]string{"token": bearer, "method": method, "path": path, "audience": m.cfg.Audience})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.base+"/v1/decisions", bytes.NewReader(body))
 	if err != nil {
 		return Decision{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.SetBasicAuth(m.cfg.ClientID, m.cfg.ClientSecret)
+	// RFC 6749 §2.3.1: id and secret are form-encoded before Basic.
+	req.SetBasicAuth(url.QueryEscape(m.cfg.ClientID), url.QueryEscape(m.cfg.ClientSecret))
 	resp, err := m.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return Decision{}, err

@@ -100,17 +100,24 @@ func (a *Authorizer) Close() {
 // Result is a decision and whom it is about.
 type Result struct {
 	Principal Principal
-	Decision  policy.Decision
+	// Audience is the token's aud.
+	Audience []string
+	Decision policy.Decision
 }
 
 // Authorize decides whether the bearer of token may call method on path
 // (the raw, escaped request path; a query string is ignored).
 func (a *Authorizer) Authorize(ctx context.Context, bearer, method, path string) (Result, error) {
-	p, pol, err := a.Resolve(ctx, bearer)
+	ti, err := a.tokens.VerifyAccessToken(ctx, bearer)
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Principal: p, Decision: pol.Decide(method, path)}, nil
+	p := Principal{Sub: ti.Subject, Org: ti.Org, ClientID: ti.ClientID, Kind: ti.SubjectType, Scopes: ti.Scopes}
+	pol, err := a.policyFor(ctx, p, ti.Audience)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Principal: p, Audience: ti.Audience, Decision: pol.Decide(method, path)}, nil
 }
 
 // Resolve verifies bearer and returns its principal and compiled policy.

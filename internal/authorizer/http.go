@@ -57,7 +57,15 @@ func message(w http.ResponseWriter, status int, msg string) {
 // the policy engine exactly as the application must. Anything else (no URI,
 // a store failure) is not a 2xx, 401 or 403, which every one of these proxies
 // treats as an error and refuses the request: fail closed.
+//
+// The proxy should pin what it protects in the forward-auth URL:
+// ?aud=payroll-api requires the token's audience to include it (else 401,
+// the token is not for this API, RFC 9068 §4), and ?org=payroll requires the
+// token's org (else 403). Without them any org's token is judged by its own
+// ACL alone, which is only right for an API shared by every tenant.
 func (h *Handlers) forwardAuth(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	wantAud, wantOrg := q["aud"], q["org"]
 	method := firstHeader(r, "X-Forwarded-Method", "X-Original-Method")
 	uri := firstHeader(r, "X-Forwarded-Uri", "X-Original-URI")
 	if method == "" || uri == "" {
@@ -71,6 +79,9 @@ func (h *Handlers) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := h.Authorizer.Authorize(r.Context(), bearer, method, uri)
+	if err == nil && len(wantAud) > 0 && !slices.ContainsFunc(res.Audience, func(a string) bool { return slices.Contains(wantAud, a) }) {
+		err = latch.Errorf(latch.EUNAUTHORIZED, "the token is not for this audience")
+	}
 	if err != nil {
 		if latch.IsCode(err, latch.EUNAUTHORIZED) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="latch", error="invalid_token"`)
@@ -79,6 +90,11 @@ func (h *Handlers) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		}
 		h.log().ErrorContext(r.Context(), "forward auth failed", "err", err)
 		message(w, http.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	if len(wantOrg) > 0 && !slices.Contains(wantOrg, res.Principal.Org) {
+		h.log().InfoContext(r.Context(), "request denied: token of another org", "org", res.Principal.Org, "sub", res.Principal.Sub)
+		message(w, http.StatusForbidden, "Forbidden")
 		return
 	}
 	if !res.Decision.Allowed {
@@ -107,11 +123,13 @@ func firstHeader(r *http.Request, names ...string) string {
 }
 
 type decisionRequest struct {
-	Token  string `json:"token"`
-	Sub    string `json:"sub"`
-	Org    string `json:"org"`
-	Method string `json:"method"`
-	Path   string `json:"path"`
+	Token string `json:"token"`
+	Sub   string `json:"sub"`
+	Org   string `json:"org"`
+	// Audience, with a token, requires the token's aud to include it.
+	Audience string `json:"audience"`
+	Method   string `json:"method"`
+	Path     string `json:"path"`
 }
 
 type decisionResponse struct {
@@ -156,8 +174,10 @@ func (h *Handlers) decisions(w http.ResponseWriter, r *http.Request) {
 			writeDecision(w, decisionResponse{Allow: false, Reason: "invalid_token"})
 			return
 		}
-		// A token of another tenant is judged like an invalid one.
-		if err == nil && res.Principal.Org != caller.Org && caller.Org != oauth.SystemOrg {
+		// A token of another tenant, or for another API, is judged like an
+		// invalid one.
+		if err == nil && ((res.Principal.Org != caller.Org && caller.Org != oauth.SystemOrg) ||
+			(req.Audience != "" && !slices.Contains(res.Audience, req.Audience))) {
 			writeDecision(w, decisionResponse{Allow: false, Reason: "invalid_token"})
 			return
 		}

@@ -191,3 +191,34 @@ func TestDecisionAPI(t *testing.T) {
 		t.Fatalf("neither token nor sub: %d", r.status)
 	}
 }
+
+// TestForwardAuthPinsAudienceAndOrg: a gateway names what it protects, and a
+// token of another audience or org does not pass, whatever its own ACL says.
+func TestForwardAuthPinsAudienceAndOrg(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	read := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"premium/read"}}, "machine", machineSecret).str("access_token")
+	foreign := e.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"premium/read"}}, "other", otherSecret).str("access_token")
+	ask := func(query, tok string) int {
+		req, _ := http.NewRequest("GET", e.url+"/forward-auth"+query, nil)
+		req.Header.Set("X-Original-Method", "GET")
+		req.Header.Set("X-Original-URI", "/premium/a")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		return e.do(req).status
+	}
+	for _, c := range []struct {
+		query, tok string
+		want       int
+	}{
+		{"", foreign, 200}, // unpinned: globex's token is judged by its own scopes
+		{"?org=acme", foreign, 403},
+		{"?org=acme", read, 200},
+		{"?aud=premium", read, 200},
+		{"?aud=payroll-api", read, 401},
+		{"?aud=premium&org=acme", read, 200},
+		{"?aud=premium&org=acme", foreign, 403},
+	} {
+		if got := ask(c.query, c.tok); got != c.want {
+			t.Errorf("%s with the %s token: %d, want %d", c.query, map[bool]string{true: "acme", false: "globex"}[c.tok == read], got, c.want)
+		}
+	}
+}

@@ -63,6 +63,20 @@ func TestMiddleware(t *testing.T) {
 			}
 		})
 	}
+	// An API that names its audience refuses tokens for another.
+	pinned := httptest.NewServer(middleware.New(middleware.Remote(middleware.RemoteConfig{Endpoint: e.url, ClientID: "decider", ClientSecret: machineSecret, Audience: "payroll-api"}), middleware.Options{})(app))
+	defer pinned.Close()
+	preq, _ := http.NewRequest("GET", pinned.URL+"/api/employee/alice", nil)
+	preq.Header.Set("Authorization", "Bearer "+alice)
+	presp, err := http.DefaultClient.Do(preq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	presp.Body.Close()
+	if presp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("token without the API's audience: %d", presp.StatusCode)
+	}
+
 	// Latch unreachable: 503, never a pass.
 	down := middleware.Remote(middleware.RemoteConfig{Endpoint: "http://127.0.0.1:1", ClientID: "decider", ClientSecret: machineSecret})
 	api := httptest.NewServer(middleware.New(down, middleware.Options{})(app))

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestPayrollEndToEnd runs the seed scenario against the real binaries:
+// latch serve (examples/latch.yaml plus latch-service.yaml), this service
+// behind Debian's nginx (auth_request to /forward-auth), and this service on
+// its own with the Go middleware (decision API).
+func TestPayrollEndToEnd(t *testing.T) {
+	env := newLatchEnv()
+	extra, _ := filepath.Abs("latch-service.yaml")
+	latchURL := startLatch(t, env, extra)
+	app := binary(t, "payroll", ".")
+
+	toks := tokens{
+		five:    passwordToken(t, latchURL, env, "alice", env.vars["PAYROLL_PASSWORD_5"]),
+		manager: passwordToken(t, latchURL, env, "carol", env.vars["PAYROLL_PASSWORD_C"]),
+		machine: clientToken(t, latchURL, "premium-reader", env.vars["PREMIUM_READER_SECRET"], ""),
+	}
+
+	t.Run("nginx", func(t *testing.T) {
+		nginx := findNginx(t)
+		_, appURL := start(t, "payroll (gateway)", app, os.Environ(), "payroll listening on ",
+			"--mode", "gateway", "--addr", "127.0.0.1:0")
+		appURL, _, _ = strings.Cut(appURL, " ")
+		gw := startNginx(t, nginx, port(t, appURL), port(t, latchURL))
+		checkPayroll(t, gw, toks)
+
+		// The service trusts X-Latch-Sub from the gateway, so it refuses a
+		// request that did not come through it.
+		if r := rawRequest(t, appURL, "GET", "/api/employee/5", bearer(toks.five), ""); r.status != 401 || !isMessage(r.body, "Unauthorized") {
+			t.Errorf("direct request without X-Latch-Sub: %d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("middleware", func(t *testing.T) {
+		_, appURL := start(t, "payroll (middleware)", app, env.environ(), "payroll listening on ",
+			"--mode", "middleware", "--addr", "127.0.0.1:0", "--latch", latchURL, "--client-id", "payroll-service")
+		appURL, _, _ = strings.Cut(appURL, " ")
+		checkPayroll(t, appURL, toks)
+	})
+}
+
+type tokens struct {
+	five, manager, machine string
+}
+
+// checkPayroll is the scenario, the same whoever enforces it.
+func checkPayroll(t *testing.T, base string, toks tokens) {
+	get := func(target, tok string, extra ...string) response {
+		t.Helper()
+		h := bearer(tok)
+		for i := 0; i+1 < len(extra); i += 2 {
+			h[extra[i]] = extra[i+1]
+		}
+		return rawRequest(t, base, "GET", target, h, "")
+	}
+	expect := func(r response, who, target string, status int, contains ...string) {
+		t.Helper()
+		if r.status != status {
+			t.Errorf("%s GET %s: %d, want %d\n%s", who, target, r.status, status, r.body)
+			return
+		}
+		for _, c := range contains {
+			if !strings.Contains(r.body, c) {
+				t.Errorf("%s GET %s: body lacks %q\n%s", who, target, c, r.body)
+			}
+		}
+		if status == 403 && !isMessage(r.body, "Forbidden") {
+			t.Errorf("%s GET %s: 403 body %q, want {\"message\":\"Forbidden\"}", who, target, r.body)
+		}
+	}
+
+	// No token, or a token that is not one: 401 {"message":"Unauthorized"}.
+	for _, h := range []map[string]string{
+		nil,
+		{"Authorization": "Bearer not-a-token"},
+		{"Authorization": "Bearer " + toks.five + "x"},
+		{"Authorization": "Basic YWxpY2U6c2VjcmV0"},
+	} {
+		r := rawRequest(t, base, "GET", "/api/employee/5", h, "")
+		if r.status != 401 || !isMessage(r.body, "Unauthorized") {
+			t.Errorf("GET /api/employee/5 with %v: %d %q, want 401 {\"message\":\"Unauthorized\"}", h, r.status, r.body)
+		}
+		if r.status == 401 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("401 without a Bearer challenge: %v", r.header)
+		}
+	}
+	// A token in the query string is not a bearer token.
+	if r := get("/api/employee/5?access_token="+toks.five, ""); r.status != 401 {
+		t.Errorf("token in the query: %d", r.status)
+	}
+
+	// Employee 5 reads their own record and paystubs.
+	expect(get("/api/employee/5", toks.five), "5", "/api/employee/5", 200, `"name":"Alice"`)
+	expect(get("/api/employee/5/paystubs", toks.five), "5", "/api/employee/5/paystubs", 200, `"employee":"5"`, `"period":"2025-02"`)
+	expect(get("/api/employee/5/paystubs/10", toks.five), "5", "/api/employee/5/paystubs/10", 200, `"period":"2025-10"`)
+	expect(get("/api/employee/5?id=7", toks.five), "5", "/api/employee/5?id=7", 200, `"name":"Alice"`)
+	// ... as themselves, whatever X-Latch-Sub the client sends.
+	if r := get("/api/employee/5", toks.five, "X-Latch-Sub", "7"); r.header.Get("X-Payroll-Viewer") != "5" {
+		t.Errorf("viewer = %q, want 5 (a spoofed X-Latch-Sub must not reach the service)", r.header.Get("X-Payroll-Viewer"))
+	}
+	// ... and not 6's.
+	expect(get("/api/employee/6/paystubs", toks.five), "5", "/api/employee/6/paystubs", 403)
+	expect(get("/api/employee/6", toks.five), "5", "/api/employee/6", 403)
+	expect(get("/api/employee/c", toks.five), "5", "/api/employee/c", 403)
+	// The service itself refuses ids that are not canonical.
+	for _, target := range []string{"/api/employee/5/paystubs/01", "/api/employee/5/paystubs/1.0", "/api/employee/5/paystubs/+1",
+		"/api/employee/5/paystubs/1;x=2", "/api/employee/5/paystubs/%31", "/api/employee/5/paystubs/3", "/api/employee/5/salary"} {
+		r := get(target, toks.five)
+		if r.status != 404 && r.status != 403 {
+			t.Errorf("5 GET %s: %d, want 404 (or 403)\n%s", target, r.status, r.body)
+		}
+	}
+	for _, target := range []string{
+		"/api/employee/5/../6/paystubs", "/api/employee/5%2F..%2F6/paystubs", "/api/employee/5%2f..%2f6/paystubs",
+		"/api/employee/%36/paystubs", "/api/employee/06/paystubs", "/api/employee/6%2F", "/api/employee/5/paystubs/../../6",
+		"/api/employee/%2e%2e/6/paystubs", "/api/employee/5/%2e%2e/6", "/api/employee/6/", "//api/employee/6",
+		"/api/employee/5/paystubs/..%2F..%2F6", "/api/employee/+6", "/api/employee/6.json", "/api/employee/%EF%BC%96",
+	} {
+		neverLeaks(t, get(target, toks.five), "5", target, "Bob")
+	}
+
+	// Manager c reads 5 and 6 ...
+	expect(get("/api/employee/5", toks.manager), "c", "/api/employee/5", 200, `"name":"Alice"`)
+	expect(get("/api/employee/6/paystubs", toks.manager), "c", "/api/employee/6/paystubs", 200, `"employee":"6"`)
+	expect(get("/api/employee/6/paystubs/1", toks.manager), "c", "/api/employee/6/paystubs/1", 200, `"period":"2025-01"`)
+	expect(get("/api/employee/c", toks.manager), "c", "/api/employee/c", 200, `"name":"Carol"`)
+	// ... but not 7, however 7 is spelt.
+	expect(get("/api/employee/7", toks.manager), "c", "/api/employee/7", 403)
+	expect(get("/api/employee/7/paystubs", toks.manager), "c", "/api/employee/7/paystubs", 403)
+	expect(get("/api/employee/7/paystubs/1", toks.manager), "c", "/api/employee/7/paystubs/1", 403)
+	expect(get("/api/employee/7?x=1", toks.manager), "c", "/api/employee/7?x=1", 403)
+	expect(get("/api/employee/%37", toks.manager), "c", "/api/employee/%37", 403)
+	expect(get("/api/employee/07", toks.manager), "c", "/api/employee/07", 404)
+	for _, target := range []string{
+		"/api/employee/%37", "/api/employee/%37/paystubs", "/api/employee/5/../7", "/api/employee/5/../7/paystubs",
+		"/api/employee/5%2F..%2F7", "/api/employee/5%2f..%2f7", "/api/employee/6%2F..%2F7/paystubs", "/api/employee/07",
+		"/api/employee/007/paystubs", "/api/employee/7/", "/api/employee/7/paystubs/", "//api/employee/7",
+		"/api//employee/7", "/api/employee//7", "/API/employee/7", "/api/EMPLOYEE/7", "/Api/Employee/7",
+		"/api/employee/7%00", "/api/employee/7%00/paystubs", "/api/employee/7%20", "/api/employee/7;x=1",
+		"/api/employee/7;/paystubs", "/api/employee/%2e%2e/7", "/api/employee/5/%2e%2e/7", "/api/employee/5/%2E%2E/7",
+		"/api/employee/./7", "/api/./employee/7", "/api/employee/5/.%2e/7", "/api/employee/%5C..%5C7",
+		"/api/employee/5\\..\\7", "/api/employee/７", "/api/employee/%EF%BC%97", "/api/employee/7.json",
+		"/api/employee/+7", "/api/employee/7e0", "/api/employee/0x7", "/api/employee/7%23", "/api/employee/7#x",
+		"/api/employee/%2537", "/api/employee/7%3Bx=1", "/api/employee/5/paystubs/../../7/paystubs",
+	} {
+		neverLeaks(t, get(target, toks.manager), "c", target, "Dave")
+	}
+
+	// A machine token of another org reaches no employee: forward auth
+	// answers 403 (its scopes do not cover the path); the decision API judges
+	// a token of another org than its caller's like an invalid one (401).
+	if r := get("/api/employee/5", toks.machine); (r.status != 403 || !isMessage(r.body, "Forbidden")) &&
+		(r.status != 401 || !isMessage(r.body, "Unauthorized")) {
+		t.Errorf("premium-reader GET /api/employee/5: %d %s, want 403 or 401", r.status, r.body)
+	}
+}
+
+// neverLeaks checks a bypass attempt: Latch refuses it (403) or the service
+// does not recognise the id (404, or 400 from the gateway); never a 2xx or a
+// redirect, and never the protected employee's data.
+func neverLeaks(t *testing.T, r response, who, target, secret string) {
+	t.Helper()
+	switch r.status {
+	case 400, 403, 404:
+	default:
+		t.Errorf("%s GET %q: %d, want 400, 403 or 404\n%s", who, target, r.status, r.body)
+	}
+	if strings.Contains(r.body, secret) {
+		t.Errorf("%s GET %q leaked %s's data: %s", who, target, secret, r.body)
+	}
+	t.Logf("%-4s GET %-45q -> %d", who, target, r.status)
+}
+
+// findNginx returns Debian's nginx. When it is missing the test is skipped on
+// a developer's machine and fails in CI (scripts/test installs it), so it can
+// never pass silently where it should run.
+func findNginx(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx"
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("nginx is not installed: scripts/test installs it (apt-get install -y nginx)")
+	}
+	t.Skip("nginx is not installed (apt-get install -y nginx, or run scripts/test)")
+	return ""
+}
+
+// startNginx writes nginx.conf.template with real ports and absolute paths
+// into a fresh directory and runs nginx in the foreground on a random
+// loopback port; it is stopped by its PID (SIGTERM to the master) at the end.
+func startNginx(t *testing.T, nginx string, appPort, latchPort int) string {
+	t.Helper()
+	tmpl, err := os.ReadFile("nginx.conf.template")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "payroll-nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// Started as root, the workers run as nobody and must reach the temp dirs.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	for attempt := 1; ; attempt++ {
+		gwPort := freePort(t)
+		text := strings.NewReplacer("@WORKDIR@", dir, "@GATEWAY_PORT@", strconv.Itoa(gwPort),
+			"@APP_PORT@", strconv.Itoa(appPort), "@LATCH_PORT@", strconv.Itoa(latchPort)).Replace(string(tmpl))
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// -e: the error log before the configuration is read (not /var/log).
+		p, _ := start(t, "nginx", nginx, os.Environ(), "", "-p", dir, "-c", conf, "-e", "stderr")
+		addr := "127.0.0.1:" + strconv.Itoa(gwPort)
+		if waitListening(t, p, addr) {
+			return "http://" + addr
+		}
+		if attempt == 3 || !strings.Contains(p.stderr.String(), "Address already in use") {
+			t.Fatalf("nginx exited: %v\n%s", p.err, p.stderr)
+		}
+	}
+}
+
+func port(t *testing.T, u string) int {
+	t.Helper()
+	i := strings.LastIndexByte(u, ':')
+	n, err := strconv.Atoi(strings.TrimRight(u[i+1:], "/"))
+	if err != nil {
+		t.Fatalf("no port in %q", u)
+	}
+	return n
+}
