@@ -25,9 +25,13 @@ import (
 // one character), an explicit Deny only when it also matches colon segment
 // by colon segment (the IAM user guide's reading, where only a '*' that ends
 // a segment runs past a ':'). The path of x is taken as API Gateway may write
-// it, raw ("%37") or decoded ("7"); the rule is stated for paths without a
-// control character and without '?' (neither appears in a request path;
-// DecideARN denies a '?' or '#'), and for the methods API Gateway sends.
+// it, raw ("%37") or decoded ("7"), so both spellings are covered. The rule is
+// stated for the methods API Gateway sends and for paths in valid UTF-8 (the
+// ARN arrives in a JSON string) without a raw control character or '?':
+// neither is possible in a raw request path, only in a decoded one, which
+// AWS is not known to produce; DecideARN denies a '?' or '#', and IAM cannot
+// write a deny for each control character. TestIAMSound checks the rule on
+// random policies and hostile paths.
 //
 // How each statement is written:
 //
@@ -69,6 +73,8 @@ import (
 //
 // and every denied literal with a percent escape ("a%20b") is also denied in
 // its decoded spelling ("a b"), the one spelling the "*%*" guard misses.
+// Without a wildcard grant only "*:*" may be needed: when an allowed literal
+// holds a ':' and a Deny reaches it through an inner '*'.
 // So, under a wildcard grant, a path with '%', ':', '\', '#', "//", a
 // trailing '/' or a dot segment is answered 403 by the cached document even
 // where the engine would allow it. APIs that need such paths use RequestIAM
@@ -104,8 +110,9 @@ const (
 	DefaultIAMMaxBytes = 4096
 )
 
-// maxIAMEntries bounds the allow statements (after intersection) that IAM
-// compares with each other; beyond it the document would be over any budget.
+// maxIAMEntries bounds the allow statements of a layer, and the pairs of the
+// two layers, that IAM compares with each other (quadratic); so many would
+// not fit a document unless nearly all were redundant.
 const maxIAMEntries = 1024
 
 // apiGatewayMethods are the methods API Gateway sends in a method ARN.
