@@ -11,8 +11,9 @@ import (
 
 // TestPayrollEndToEnd runs the seed scenario against the real binaries:
 // latch serve (examples/latch.yaml plus latch-service.yaml), this service
-// behind Debian's nginx (auth_request to /forward-auth), and this service on
-// its own with the Go middleware (decision API).
+// behind Debian's nginx (auth_request to /forward-auth), behind Debian's
+// Caddy (forward_auth to /forward-auth), and this service on its own with
+// the Go middleware (decision API).
 func TestPayrollEndToEnd(t *testing.T) {
 	env := newLatchEnv()
 	extra, _ := filepath.Abs("latch-service.yaml")
@@ -25,19 +26,28 @@ func TestPayrollEndToEnd(t *testing.T) {
 		machine: clientToken(t, latchURL, "premium-reader", env.vars["PREMIUM_READER_SECRET"], ""),
 	}
 
-	t.Run("nginx", func(t *testing.T) {
-		nginx := findNginx(t)
+	// Behind a gateway the service trusts X-Latch-Sub, so besides the
+	// scenario it must refuse a request that did not come through it.
+	behind := func(t *testing.T, startGateway func(appPort, latchPort int) string) {
 		_, appURL := start(t, "payroll (gateway)", app, os.Environ(), "payroll listening on ",
 			"--mode", "gateway", "--addr", "127.0.0.1:0")
 		appURL, _, _ = strings.Cut(appURL, " ")
-		gw := startNginx(t, nginx, port(t, appURL), port(t, latchURL))
+		gw := startGateway(port(t, appURL), port(t, latchURL))
 		checkPayroll(t, gw, toks)
 
-		// The service trusts X-Latch-Sub from the gateway, so it refuses a
-		// request that did not come through it.
 		if r := rawRequest(t, appURL, "GET", "/api/employee/5", bearer(toks.five), ""); r.status != 401 || !isMessage(r.body, "Unauthorized") {
 			t.Errorf("direct request without X-Latch-Sub: %d %s", r.status, r.body)
 		}
+	}
+
+	t.Run("nginx", func(t *testing.T) {
+		nginx := findGateway(t, "nginx", "/usr/sbin/nginx")
+		behind(t, func(appPort, latchPort int) string { return startNginx(t, nginx, appPort, latchPort) })
+	})
+
+	t.Run("caddy", func(t *testing.T) {
+		caddy := findGateway(t, "caddy", "/usr/bin/caddy")
+		behind(t, func(appPort, latchPort int) string { return startCaddy(t, caddy, appPort, latchPort) })
 	})
 
 	t.Run("middleware", func(t *testing.T) {
@@ -107,7 +117,17 @@ func checkPayroll(t *testing.T, base string, toks tokens) {
 	if r := get("/api/employee/5", toks.five, "X-Latch-Sub", "7"); r.header.Get("X-Payroll-Viewer") != "5" {
 		t.Errorf("viewer = %q, want 5 (a spoofed X-Latch-Sub must not reach the service)", r.header.Get("X-Payroll-Viewer"))
 	}
-	// ... and not 6's.
+	// ... and the URI Latch decides on is the one the gateway saw, whatever
+	// the client claims in the headers forward auth reads.
+	for _, h := range [][]string{
+		{"X-Forwarded-Uri", "/api/employee/5", "X-Forwarded-Method", "GET"},
+		{"X-Original-URI", "/api/employee/5", "X-Original-Method", "GET"},
+	} {
+		expect(get("/api/employee/6", toks.five, h...), "5", "/api/employee/6 with "+h[0]+": /api/employee/5", 403)
+	}
+	// ... and not 6's, whatever Host the request names (a gateway must not
+	// serve some other site, or nothing, for it).
+	expect(get("/api/employee/6", toks.five, "Host", "payroll.example"), "5", "/api/employee/6 with Host: payroll.example", 403)
 	expect(get("/api/employee/6/paystubs", toks.five), "5", "/api/employee/6/paystubs", 403)
 	expect(get("/api/employee/6", toks.five), "5", "/api/employee/6", 403)
 	expect(get("/api/employee/c", toks.five), "5", "/api/employee/c", 403)
@@ -140,6 +160,8 @@ func checkPayroll(t *testing.T, base string, toks tokens) {
 	expect(get("/api/employee/7?x=1", toks.manager), "c", "/api/employee/7?x=1", 403)
 	expect(get("/api/employee/%37", toks.manager), "c", "/api/employee/%37", 403)
 	expect(get("/api/employee/07", toks.manager), "c", "/api/employee/07", 404)
+	expect(get("/api/employee/7", toks.manager, "X-Forwarded-Uri", "/api/employee/6"), "c", "/api/employee/7 with X-Forwarded-Uri: /api/employee/6", 403)
+	expect(get("/api/employee/7", toks.manager, "X-Original-URI", "/api/employee/6"), "c", "/api/employee/7 with X-Original-URI: /api/employee/6", 403)
 	for _, target := range []string{
 		"/api/employee/%37", "/api/employee/%37/paystubs", "/api/employee/5/../7", "/api/employee/5/../7/paystubs",
 		"/api/employee/5%2F..%2F7", "/api/employee/5%2f..%2f7", "/api/employee/6%2F..%2F7/paystubs", "/api/employee/07",
@@ -180,21 +202,22 @@ func neverLeaks(t *testing.T, r response, who, target, secret string) {
 	t.Logf("%-4s GET %-45q -> %d", who, target, r.status)
 }
 
-// findNginx returns Debian's nginx. When it is missing the test is skipped on
-// a developer's machine and fails in CI (scripts/test installs it), so it can
-// never pass silently where it should run.
-func findNginx(t *testing.T) string {
+// findGateway returns Debian's nginx or caddy (name on PATH, else at
+// fallback). When it is missing the test is skipped on a developer's machine
+// and fails in CI (scripts/test installs both), so it can never pass silently
+// where it should run.
+func findGateway(t *testing.T, name, fallback string) string {
 	t.Helper()
-	if p, err := exec.LookPath("nginx"); err == nil {
+	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx"
+	if _, err := os.Stat(fallback); err == nil {
+		return fallback
 	}
 	if os.Getenv("CI") != "" {
-		t.Fatal("nginx is not installed: scripts/test installs it (apt-get install -y nginx)")
+		t.Fatalf("%s is not installed: scripts/test installs it (apt-get install -y %[1]s)", name)
 	}
-	t.Skip("nginx is not installed (apt-get install -y nginx, or run scripts/test)")
+	t.Skipf("%s is not installed (apt-get install -y %[1]s, or run scripts/test)", name)
 	return ""
 }
 
@@ -235,6 +258,39 @@ func startNginx(t *testing.T, nginx string, appPort, latchPort int) string {
 		}
 		if attempt == 3 || !strings.Contains(p.stderr.String(), "Address already in use") {
 			t.Fatalf("nginx exited: %v\n%s", p.err, p.stderr)
+		}
+	}
+}
+
+// startCaddy writes Caddyfile.template with real ports and a temporary
+// storage directory and runs `caddy run` in the foreground on a random
+// loopback port; it is stopped by its PID (SIGTERM) at the end. HOME and the
+// XDG directories point into the temporary directory too, so that Caddy
+// writes nothing (its autosaved config, say) anywhere else.
+func startCaddy(t *testing.T, caddy string, appPort, latchPort int) string {
+	t.Helper()
+	tmpl, err := os.ReadFile("Caddyfile.template")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+	conf := filepath.Join(dir, "Caddyfile")
+	for attempt := 1; ; attempt++ {
+		gwPort := freePort(t)
+		text := strings.NewReplacer("@WORKDIR@", dir, "@GATEWAY_PORT@", strconv.Itoa(gwPort),
+			"@APP_PORT@", strconv.Itoa(appPort), "@LATCH_PORT@", strconv.Itoa(latchPort)).Replace(string(tmpl))
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := start(t, "caddy", caddy, env, "", "run", "--config", conf, "--adapter", "caddyfile")
+		addr := "127.0.0.1:" + strconv.Itoa(gwPort)
+		if waitListening(t, p, addr) {
+			return "http://" + addr
+		}
+		if attempt == 3 || !strings.Contains(p.stderr.String(), "address already in use") {
+			t.Fatalf("caddy exited: %v\n%s", p.err, p.stderr)
 		}
 	}
 }

@@ -1,7 +1,7 @@
 package main
 
 // The end-to-end harness: build and run the real binaries (latch, this
-// service, Debian's nginx) on random loopback ports, and talk to them with
+// service, Debian's nginx and Caddy) on random loopback ports, and talk to them with
 // raw HTTP/1.1 requests so that the test says byte for byte what goes on the
 // wire ("%37", "5/../7" and "//" must reach the servers as written).
 
@@ -261,7 +261,8 @@ type response struct {
 }
 
 // rawRequest sends one HTTP/1.1 request with target written exactly as given
-// (no client library normalises it) and reads the answer.
+// (no client library normalises it) and reads the answer. The Host header is
+// base's unless header sets another.
 func rawRequest(t *testing.T, base, method, target string, header map[string]string, body string) response {
 	t.Helper()
 	u, err := url.Parse(base)
@@ -274,10 +275,16 @@ func rawRequest(t *testing.T, base, method, target string, header map[string]str
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
+	host := u.Host
+	if h, ok := header["Host"]; ok {
+		host = h
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, u.Host)
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, target, host)
 	for k, v := range header {
-		fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		if k != "Host" {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
 	}
 	if body != "" || method == http.MethodPost {
 		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))

@@ -66,10 +66,11 @@ func message(w http.ResponseWriter, status int, msg string) {
 func (h *Handlers) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	wantAud, wantOrg := q["aud"], q["org"]
-	method := firstHeader(r, "X-Forwarded-Method", "X-Original-Method")
-	uri := firstHeader(r, "X-Forwarded-Uri", "X-Original-URI")
-	if method == "" || uri == "" {
-		message(w, http.StatusBadRequest, "X-Forwarded-Method and X-Forwarded-Uri (or X-Original-Method and X-Original-URI) are required")
+	method, okM := originalHeader(r, "X-Forwarded-Method", "X-Original-Method")
+	uri, okU := originalHeader(r, "X-Forwarded-Uri", "X-Original-URI")
+	if !okM || !okU {
+		h.log().WarnContext(r.Context(), "forward auth: original method or URI missing or ambiguous")
+		message(w, http.StatusBadRequest, "exactly one original method and URI are required (X-Forwarded-Method and X-Forwarded-Uri, or X-Original-Method and X-Original-URI)")
 		return
 	}
 	bearer, ok := oauth.BearerToken(r)
@@ -113,13 +114,26 @@ func (h *Handlers) forwardAuth(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func firstHeader(r *http.Request, names ...string) string {
+// originalHeader reads the original request's method or URI from either
+// header spelling. It refuses (ok false) when none is given and when several
+// different values are: a proxy passes the client's own headers on to the
+// auth request, so a client could add the other spelling with a path it may
+// call while the proxy forwards another. Whatever the proxy, an ambiguous
+// request is refused rather than guessed.
+func originalHeader(r *http.Request, names ...string) (string, bool) {
+	var val string
 	for _, n := range names {
-		if v := r.Header.Get(n); v != "" {
-			return v
+		for _, v := range r.Header.Values(n) {
+			switch {
+			case v == "":
+			case val == "":
+				val = v
+			case v != val:
+				return "", false
+			}
 		}
 	}
-	return ""
+	return val, val != ""
 }
 
 type decisionRequest struct {

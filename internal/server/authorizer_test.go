@@ -222,3 +222,35 @@ func TestForwardAuthPinsAudienceAndOrg(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardAuthRefusesAmbiguousOriginals: a client cannot smuggle a path it
+// may call in the header spelling its proxy does not set.
+func TestForwardAuthRefusesAmbiguousOriginals(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	alice := e.userToken("alice")
+	for _, hdrs := range [][][2]string{
+		{{"X-Original-URI", "/api/employee/bob"}, {"X-Forwarded-Uri", "/api/employee/alice"}},
+		{{"X-Forwarded-Uri", "/api/employee/bob"}, {"X-Original-URI", "/api/employee/alice"}},
+		{{"X-Original-URI", "/api/employee/alice"}, {"X-Original-URI", "/api/employee/bob"}},
+	} {
+		req, _ := http.NewRequest("GET", e.url+"/forward-auth", nil)
+		req.Header.Set("Authorization", "Bearer "+alice)
+		req.Header.Set("X-Original-Method", "GET")
+		for _, h := range hdrs {
+			req.Header.Add(h[0], h[1])
+		}
+		if r := e.do(req); r.status != 400 {
+			t.Errorf("%v: %d, want 400", hdrs, r.status)
+		}
+	}
+	// The same value in both spellings is not ambiguous.
+	req, _ := http.NewRequest("GET", e.url+"/forward-auth", nil)
+	req.Header.Set("Authorization", "Bearer "+alice)
+	req.Header.Set("X-Original-Method", "GET")
+	req.Header.Set("X-Forwarded-Method", "GET")
+	req.Header.Set("X-Original-URI", "/api/employee/alice")
+	req.Header.Set("X-Forwarded-Uri", "/api/employee/alice")
+	if r := e.do(req); r.status != 200 {
+		t.Errorf("same value twice: %d", r.status)
+	}
+}
