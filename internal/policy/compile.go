@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"latch.dev/latch"
 )
@@ -197,13 +198,51 @@ func (r *Rule) matchesMethod(m string) bool {
 // Policy is a principal's compiled policy. It is immutable and safe for
 // concurrent use.
 type Policy struct {
-	principal      Source
+	principal Source
+	roles     []string
+	scopes    []string // the token's scopes that the audiences map
+	rules     []Rule
+	// The fields Decide reads come last, just before the encoded trie when
+	// newPolicy allocates both in one object.
 	principalLayer bool
 	scopeLayer     bool
-	roles          []string
-	scopes         []string // the token's scopes that the audiences map
-	rules          []Rule
-	trie           trie
+	m              matcher
+}
+
+// newPolicy allocates a Policy and n bytes for its matcher, in one heap
+// object unless n is large: a decision then reads one object, from the
+// Policy's last fields into the bytes after them. The objects are sized to
+// fill the runtime's size classes (192 bytes, 224, ...).
+func newPolicy(n int) (*Policy, []byte) {
+	switch {
+	case n <= 192-policySize:
+		return withBytes(n, func(b *[max(192-policySize, 0)]byte) []byte { return b[:] })
+	case n <= 224-policySize:
+		return withBytes(n, func(b *[max(224-policySize, 0)]byte) []byte { return b[:] })
+	case n <= 256-policySize:
+		return withBytes(n, func(b *[max(256-policySize, 0)]byte) []byte { return b[:] })
+	case n <= 288-policySize:
+		return withBytes(n, func(b *[max(288-policySize, 0)]byte) []byte { return b[:] })
+	case n <= 352-policySize:
+		return withBytes(n, func(b *[max(352-policySize, 0)]byte) []byte { return b[:] })
+	case n <= 512-policySize:
+		return withBytes(n, func(b *[max(512-policySize, 0)]byte) []byte { return b[:] })
+	case n <= 768-policySize:
+		return withBytes(n, func(b *[max(768-policySize, 0)]byte) []byte { return b[:] })
+	case n <= 1024-policySize:
+		return withBytes(n, func(b *[max(1024-policySize, 0)]byte) []byte { return b[:] })
+	}
+	return new(Policy), make([]byte, n)
+}
+
+const policySize = int(unsafe.Sizeof(Policy{}))
+
+func withBytes[B any](n int, bytes func(*B) []byte) (*Policy, []byte) {
+	w := new(struct {
+		p Policy
+		b B
+	})
+	return &w.p, bytes(&w.b)[:n:n]
 }
 
 // Rules returns the compiled rules in order: the principal's allow and deny
@@ -227,7 +266,7 @@ func (p *Policy) Principal() Source { return p.principal }
 // more than MaxExpansion statements, and when Kind is neither user nor
 // client; callers deny on error.
 func Compile(in Input) (*Policy, error) {
-	p := &Policy{}
+	p := &Policy{} // copied into the object newPolicy allocates
 	switch in.Kind {
 	case latch.SubjectUser:
 		p.principal = Source{SourceUser, in.Sub}
@@ -276,12 +315,19 @@ func Compile(in Input) (*Policy, error) {
 			}
 		}
 	}
+	if cap(p.rules) > len(p.rules) {
+		p.rules = append([]Rule(nil), p.rules...)
+	}
 	var b builder
 	for i := range p.rules {
 		b.insert(p.rules[i].segs, &p.rules[i], int32(i))
 	}
-	p.trie = b.flatten()
-	return p, nil
+	enc, seed := b.encode()
+	out, buf := newPolicy(len(enc))
+	*out = *p
+	copy(buf, enc)
+	out.m = matcher{seed: seed, b: buf}
+	return out, nil
 }
 
 type compiler struct {

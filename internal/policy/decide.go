@@ -60,33 +60,44 @@ type Decision struct {
 // canonical form, and costs O(depth of the path) whatever the number of
 // statements. A nil policy denies.
 func (p *Policy) Decide(method, path string) Decision {
-	d := Decision{Method: method, Path: path, policy: p}
+	r, cp := p.decide(method, path)
+	// One composite literal: the compiler returns it in registers.
+	return Decision{Allowed: r == ReasonAllowed, Reason: r, Method: method, Path: cp, policy: p}
+}
+
+// decide returns the reason and the path Decide reports: the canonical one,
+// or path itself when it cannot be canonicalized.
+func (p *Policy) decide(method, path string) (Reason, string) {
+	// Read the policy before checking the request: among many cached
+	// policies it is a cache miss, which the checks below then overlap.
+	var principal, scope bool
+	var cols, root int
+	if p != nil {
+		principal, scope = p.principalLayer, p.scopeLayer
+		if principal || scope {
+			cols, root = p.m.header()
+		}
+	}
 	if !ValidMethod(method) {
-		d.Reason = ReasonInvalidMethod
-		return d
+		return ReasonInvalidMethod, path
 	}
 	cp, ok := Canonicalize(path)
 	if !ok {
-		d.Reason = ReasonInvalidPath
-		return d
+		return ReasonInvalidPath, path
 	}
-	d.Path = cp
-	if p == nil || !p.principalLayer && !p.scopeLayer {
-		d.Reason = ReasonNoStatements
-		return d
+	if !principal && !scope {
+		return ReasonNoStatements, cp
 	}
-	f := p.trie.walk(0, cp[1:], method, 0)
+	f := p.m.match(method, cp[1:], cols, root)
 	switch {
 	case f&fDeny != 0:
-		d.Reason = ReasonDenied
-	case p.principalLayer && f&fAllowPrincipal == 0:
-		d.Reason = ReasonNotAllowed
-	case p.scopeLayer && f&fAllowScope == 0:
-		d.Reason = ReasonScopeNotAllowed
-	default:
-		d.Allowed, d.Reason = true, ReasonAllowed
+		return ReasonDenied, cp
+	case principal && f&fAllowPrincipal == 0:
+		return ReasonNotAllowed, cp
+	case scope && f&fAllowScope == 0:
+		return ReasonScopeNotAllowed, cp
 	}
-	return d
+	return ReasonAllowed, cp
 }
 
 // Rules returns the rules that decided: the first matching deny rule, or the
@@ -109,7 +120,7 @@ func (d Decision) deciders() (deny, principal, scope *Rule) {
 		return nil, nil, nil
 	}
 	var idx []int32
-	p.trie.collect(0, d.Path[1:], &idx)
+	p.m.collect(d.Path[1:], &idx)
 	slices.Sort(idx)
 	for _, i := range idx {
 		r := &p.rules[i]
