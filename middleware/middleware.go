@@ -11,7 +11,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
+
+	"latch.dev/latch"
 )
 
 // Decision is Latch's answer for one request.
@@ -99,26 +100,12 @@ func writeMessage(w http.ResponseWriter, status int, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
 }
 
-// bearerToken applies RFC 6750's header syntax strictly: one Authorization
-// header, "Bearer", one space, a token68. Tokens in the query are refused.
+// bearerToken applies RFC 6750's header syntax strictly (latch.ParseBearer)
+// to the one Authorization header. Tokens in the query are refused.
 func bearerToken(r *http.Request) (string, bool) {
 	vals := r.Header.Values("Authorization")
 	if len(vals) != 1 {
 		return "", false
 	}
-	scheme, tok, ok := strings.Cut(vals[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", false
-	}
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
-		case c == '=' && i > 0:
-		default:
-			return "", false
-		}
-	}
-	return tok, true
+	return latch.ParseBearer(vals[0])
 }

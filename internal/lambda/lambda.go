@@ -196,7 +196,7 @@ type verdict struct {
 // authorize authenticates the Authorization header's value (present says
 // whether there was one), parses the ARN and decides.
 func (h *Handler) authorize(ctx context.Context, out *Outcome, header string, present bool, rawARN string) (verdict, error) {
-	token, ok := bearerToken(header)
+	token, ok := latch.ParseBearer(header)
 	if !present || !ok {
 		return verdict{}, ErrUnauthorized
 	}
@@ -266,30 +266,4 @@ func headerValue(single map[string]string, multi map[string][]string, name strin
 		return "", false
 	}
 	return vals[0], true
-}
-
-// bearerToken parses an Authorization header value: "Bearer" in any case,
-// exactly one space, and a token68 token: the rules of oauth.BearerToken,
-// with '=' only as trailing padding, as token68 has it (latch's tokens have
-// none).
-func bearerToken(header string) (string, bool) {
-	scheme, tok, ok := strings.Cut(header, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", false
-	}
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
-		case c == '=' && i > 0:
-		default:
-			return "", false
-		}
-	}
-	// token68 allows '=' only as trailing padding.
-	if i := strings.IndexByte(tok, '='); i >= 0 && strings.TrimRight(tok[i:], "=") != "" {
-		return "", false
-	}
-	return tok, true
 }

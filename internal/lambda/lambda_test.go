@@ -613,37 +613,6 @@ func TestRequestHeaders(t *testing.T) {
 	_ = outcomes
 }
 
-func TestBearerToken(t *testing.T) {
-	for _, c := range []struct {
-		in, want string
-		ok       bool
-	}{
-		{"Bearer abc", "abc", true},
-		{"bearer abc", "abc", true},
-		{"BEARER a-b.c_d~e+f/g==", "a-b.c_d~e+f/g==", true},
-		{"Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiI1In0.sig", "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiI1In0.sig", true},
-		{"Bearer  abc", "", false},
-		{"Bearer abc ", "", false},
-		{" Bearer abc", "", false},
-		{"Bearer\tabc", "", false},
-		{"Bearer", "", false},
-		{"Bearer ", "", false},
-		{"Bearer =abc", "", false},
-		{"Bearer a=b", "", false},
-		{"Bearer a,b", "", false},
-		{"Bearer a\"b", "", false},
-		{"Bearer é", "", false},
-		{"Bearerabc", "", false},
-		{"Token abc", "", false},
-		{"", "", false},
-	} {
-		got, ok := bearerToken(c.in)
-		if got != c.want || ok != c.ok {
-			t.Errorf("bearerToken(%q) = %q, %v; want %q, %v", c.in, got, ok, c.want, c.ok)
-		}
-	}
-}
-
 func TestUnauthorizedText(t *testing.T) {
 	if ErrUnauthorized.Error() != "Unauthorized" {
 		t.Fatalf("ErrUnauthorized = %q", ErrUnauthorized)

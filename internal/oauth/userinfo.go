@@ -3,34 +3,19 @@ package oauth
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 
 	"latch.dev/latch"
 )
 
 // BearerToken extracts an RFC 6750 bearer token from the Authorization
-// header only: exactly "Bearer" (any case), one space, and a token of
-// token68 characters. Tokens in the query string or body are not accepted.
+// header only (exactly one such header; see latch.ParseBearer). Tokens in the
+// query string or body are not accepted.
 func BearerToken(r *http.Request) (string, bool) {
 	vals := r.Header.Values("Authorization")
 	if len(vals) != 1 {
 		return "", false
 	}
-	scheme, tok, ok := strings.Cut(vals[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", false
-	}
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
-		case c == '=' && i > 0:
-		default:
-			return "", false
-		}
-	}
-	return tok, true
+	return latch.ParseBearer(vals[0])
 }
 
 func bearerChallenge(w http.ResponseWriter, errCode string) {
