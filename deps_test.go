@@ -48,7 +48,8 @@ func isStd(path string) bool {
 
 // TestImportRules makes ARCHITECTURE.md's layering executable: dependencies
 // point inwards, the domain and the policy engine know no adapter, and only
-// cmd/ chooses a store.
+// cmd/ chooses a store. Test support (clocktest, e2etest) stays out of
+// non-test code: go list's Imports leave out what only _test.go files import.
 func TestImportRules(t *testing.T) {
 	const mod = "latch.dev/latch"
 	for _, p := range listPackages(t) {
@@ -62,6 +63,8 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("%s imports the bolt backend; only cmd/ chooses a store", p.ImportPath)
 			case strings.HasPrefix(imp, mod+"/internal/clocktest") && p.ImportPath != mod+"/internal/store/storetest":
 				t.Errorf("%s imports clocktest, which is for tests", p.ImportPath)
+			case strings.HasPrefix(imp, mod+"/internal/e2etest"):
+				t.Errorf("%s imports e2etest, which is for tests", p.ImportPath)
 			case (p.ImportPath == mod+"/internal/token" || p.ImportPath == mod+"/internal/password") &&
 				(strings.HasPrefix(imp, mod+"/internal/server") || strings.HasPrefix(imp, mod+"/internal/oauth") || strings.HasPrefix(imp, mod+"/internal/store")):
 				t.Errorf("%s imports %s: it must not know the HTTP layer or a store backend", p.ImportPath, imp)

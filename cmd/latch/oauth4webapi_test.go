@@ -27,7 +27,7 @@ func TestOAuth4WebAPI(t *testing.T) {
 	s := startServer(t, t.TempDir())
 	cmd := exec.Command(node, "oauth4webapi.test.mjs")
 	cmd.Dir = dir
-	cmd.Env = e2eEnv("LATCH_URL=" + s.url)
+	cmd.Env = e2eEnv("LATCH_URL=" + s.URL)
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s", out)
 	if err != nil {

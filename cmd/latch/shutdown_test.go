@@ -37,8 +37,8 @@ func TestSIGTERMLosesNoAcknowledgedWrite(t *testing.T) {
 		cc := clientcredentials.Config{ClientID: creds.ClientID, ClientSecret: creds.ClientSecret, TokenURL: url + "/oauth2/token", Scopes: []string{"latch/admin"}}
 		return cc.Client(context.Background())
 	}
-	hc := admin(s.url)
-	if _, err := hc.Get(s.url + "/admin/v1/orgs"); err != nil {
+	hc := admin(s.URL)
+	if _, err := hc.Get(s.URL + "/admin/v1/orgs"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -56,7 +56,7 @@ func TestSIGTERMLosesNoAcknowledgedWrite(t *testing.T) {
 				}
 				id := fmt.Sprintf("w%d-%d", w, i)
 				body := fmt.Sprintf(`{"id":%q,"username":%q,"password":"a long enough password"}`, id, id)
-				resp, err := hc.Post(s.url+"/admin/v1/orgs/payroll/users", "application/json", strings.NewReader(body))
+				resp, err := hc.Post(s.URL+"/admin/v1/orgs/payroll/users", "application/json", strings.NewReader(body))
 				if err != nil {
 					return // the server is gone
 				}
@@ -70,11 +70,11 @@ func TestSIGTERMLosesNoAcknowledgedWrite(t *testing.T) {
 		})
 	}
 	time.Sleep(1500 * time.Millisecond)
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.Signal(syscall.SIGTERM)
 	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, s.stderr)
+	case <-s.Done():
+		if err := s.Err(); err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, s.Stderr())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("no exit after SIGTERM")
@@ -85,9 +85,9 @@ func TestSIGTERMLosesNoAcknowledgedWrite(t *testing.T) {
 		t.Fatal("no write was acknowledged before SIGTERM; the test proves nothing")
 	}
 	s2 := startServer(t, data)
-	hc2 := admin(s2.url)
+	hc2 := admin(s2.URL)
 	for _, id := range acked {
-		resp, err := hc2.Get(s2.url + "/admin/v1/orgs/payroll/users/" + id)
+		resp, err := hc2.Get(s2.URL + "/admin/v1/orgs/payroll/users/" + id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,13 +1,22 @@
 package main
 
 import (
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"latch.dev/latch/internal/e2etest"
 )
+
+// The end-to-end harness (internal/e2etest) builds and runs the real
+// binaries on random loopback ports and talks to them with raw HTTP/1.1
+// requests, so that the test says byte for byte what goes on the wire
+// ("%37", "5/../7" and "//" must reach the servers as written).
+func TestMain(m *testing.M) { e2etest.Main(m) }
 
 // TestPayrollEndToEnd runs the seed scenario against the real binaries:
 // latch serve (examples/latch.yaml plus latch-service.yaml), this service
@@ -15,28 +24,27 @@ import (
 // Caddy (forward_auth to /forward-auth), and this service on its own with
 // the Go middleware (decision API).
 func TestPayrollEndToEnd(t *testing.T) {
-	env := newLatchEnv()
-	extra, _ := filepath.Abs("latch-service.yaml")
-	latchURL := startLatch(t, env, extra)
-	app := binary(t, "payroll", ".")
+	env := e2etest.ExampleEnv("PAYROLL_SERVICE_SECRET")
+	latchURL := e2etest.StartExampleLatch(t, env).URL
+	app := e2etest.BuildBinary(t, ".")
 
 	toks := tokens{
-		five:    passwordToken(t, latchURL, env, "alice", env.vars["PAYROLL_PASSWORD_5"]),
-		manager: passwordToken(t, latchURL, env, "carol", env.vars["PAYROLL_PASSWORD_C"]),
-		machine: clientToken(t, latchURL, "premium-reader", env.vars["PREMIUM_READER_SECRET"], ""),
+		five:    passwordToken(t, latchURL, env, "alice", env["PAYROLL_PASSWORD_5"]),
+		manager: passwordToken(t, latchURL, env, "carol", env["PAYROLL_PASSWORD_C"]),
+		machine: e2etest.ClientToken(t, latchURL, "premium-reader", env["PREMIUM_READER_SECRET"], ""),
 	}
 
 	// Behind a gateway the service trusts X-Latch-Sub, so besides the
 	// scenario it must refuse a request that did not come through it.
 	behind := func(t *testing.T, startGateway func(appPort, latchPort int) string) {
-		_, appURL := start(t, "payroll (gateway)", app, os.Environ(), "payroll listening on ",
-			"--mode", "gateway", "--addr", "127.0.0.1:0")
+		_, appURL := e2etest.Start(t, e2etest.Command{Name: "payroll (gateway)", Path: app, Ready: "payroll listening on ",
+			Args: []string{"--mode", "gateway", "--addr", "127.0.0.1:0"}})
 		appURL, _, _ = strings.Cut(appURL, " ")
 		gw := startGateway(port(t, appURL), port(t, latchURL))
 		checkPayroll(t, gw, toks)
 
-		if r := rawRequest(t, appURL, "GET", "/api/employee/5", bearer(toks.five), ""); r.status != 401 || !isMessage(r.body, "Unauthorized") {
-			t.Errorf("direct request without X-Latch-Sub: %d %s", r.status, r.body)
+		if r := e2etest.RawRequest(t, appURL, "GET", "/api/employee/5", e2etest.Bearer(toks.five), ""); r.Status != 401 || !e2etest.IsMessage(r.Body, "Unauthorized") {
+			t.Errorf("direct request without X-Latch-Sub: %d %s", r.Status, r.Body)
 		}
 	}
 
@@ -51,11 +59,18 @@ func TestPayrollEndToEnd(t *testing.T) {
 	})
 
 	t.Run("middleware", func(t *testing.T) {
-		_, appURL := start(t, "payroll (middleware)", app, env.environ(), "payroll listening on ",
-			"--mode", "middleware", "--addr", "127.0.0.1:0", "--latch", latchURL, "--client-id", "payroll-service")
+		_, appURL := e2etest.Start(t, e2etest.Command{Name: "payroll (middleware)", Path: app, Env: env.Environ(), Ready: "payroll listening on ",
+			Args: []string{"--mode", "middleware", "--addr", "127.0.0.1:0", "--latch", latchURL, "--client-id", "payroll-service"}})
 		appURL, _, _ = strings.Cut(appURL, " ")
 		checkPayroll(t, appURL, toks)
 	})
+}
+
+// passwordToken signs a payroll user in through the payroll-app client.
+func passwordToken(t *testing.T, latchURL string, env e2etest.Env, username, password string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"password"}, "username": {username}, "password": {password}}
+	return e2etest.Token(t, latchURL, form, "payroll-app", env["PAYROLL_APP_SECRET"])
 }
 
 type tokens struct {
@@ -64,27 +79,27 @@ type tokens struct {
 
 // checkPayroll is the scenario, the same whoever enforces it.
 func checkPayroll(t *testing.T, base string, toks tokens) {
-	get := func(target, tok string, extra ...string) response {
+	get := func(target, tok string, extra ...string) e2etest.Response {
 		t.Helper()
-		h := bearer(tok)
+		h := e2etest.Bearer(tok)
 		for i := 0; i+1 < len(extra); i += 2 {
 			h[extra[i]] = extra[i+1]
 		}
-		return rawRequest(t, base, "GET", target, h, "")
+		return e2etest.RawRequest(t, base, "GET", target, h, "")
 	}
-	expect := func(r response, who, target string, status int, contains ...string) {
+	expect := func(r e2etest.Response, who, target string, status int, contains ...string) {
 		t.Helper()
-		if r.status != status {
-			t.Errorf("%s GET %s: %d, want %d\n%s", who, target, r.status, status, r.body)
+		if r.Status != status {
+			t.Errorf("%s GET %s: %d, want %d\n%s", who, target, r.Status, status, r.Body)
 			return
 		}
 		for _, c := range contains {
-			if !strings.Contains(r.body, c) {
-				t.Errorf("%s GET %s: body lacks %q\n%s", who, target, c, r.body)
+			if !strings.Contains(r.Body, c) {
+				t.Errorf("%s GET %s: body lacks %q\n%s", who, target, c, r.Body)
 			}
 		}
-		if status == 403 && !isMessage(r.body, "Forbidden") {
-			t.Errorf("%s GET %s: 403 body %q, want {\"message\":\"Forbidden\"}", who, target, r.body)
+		if status == 403 && !e2etest.IsMessage(r.Body, "Forbidden") {
+			t.Errorf("%s GET %s: 403 body %q, want {\"message\":\"Forbidden\"}", who, target, r.Body)
 		}
 	}
 
@@ -95,17 +110,17 @@ func checkPayroll(t *testing.T, base string, toks tokens) {
 		{"Authorization": "Bearer " + toks.five + "x"},
 		{"Authorization": "Basic YWxpY2U6c2VjcmV0"},
 	} {
-		r := rawRequest(t, base, "GET", "/api/employee/5", h, "")
-		if r.status != 401 || !isMessage(r.body, "Unauthorized") {
-			t.Errorf("GET /api/employee/5 with %v: %d %q, want 401 {\"message\":\"Unauthorized\"}", h, r.status, r.body)
+		r := e2etest.RawRequest(t, base, "GET", "/api/employee/5", h, "")
+		if r.Status != 401 || !e2etest.IsMessage(r.Body, "Unauthorized") {
+			t.Errorf("GET /api/employee/5 with %v: %d %q, want 401 {\"message\":\"Unauthorized\"}", h, r.Status, r.Body)
 		}
-		if r.status == 401 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
-			t.Errorf("401 without a Bearer challenge: %v", r.header)
+		if r.Status == 401 && !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("401 without a Bearer challenge: %v", r.Header)
 		}
 	}
 	// A token in the query string is not a bearer token.
-	if r := get("/api/employee/5?access_token="+toks.five, ""); r.status != 401 {
-		t.Errorf("token in the query: %d", r.status)
+	if r := get("/api/employee/5?access_token="+toks.five, ""); r.Status != 401 {
+		t.Errorf("token in the query: %d", r.Status)
 	}
 
 	// Employee 5 reads their own record and paystubs.
@@ -114,8 +129,8 @@ func checkPayroll(t *testing.T, base string, toks tokens) {
 	expect(get("/api/employee/5/paystubs/10", toks.five), "5", "/api/employee/5/paystubs/10", 200, `"period":"2025-10"`)
 	expect(get("/api/employee/5?id=7", toks.five), "5", "/api/employee/5?id=7", 200, `"name":"Alice"`)
 	// ... as themselves, whatever X-Latch-Sub the client sends.
-	if r := get("/api/employee/5", toks.five, "X-Latch-Sub", "7"); r.header.Get("X-Payroll-Viewer") != "5" {
-		t.Errorf("viewer = %q, want 5 (a spoofed X-Latch-Sub must not reach the service)", r.header.Get("X-Payroll-Viewer"))
+	if r := get("/api/employee/5", toks.five, "X-Latch-Sub", "7"); r.Header.Get("X-Payroll-Viewer") != "5" {
+		t.Errorf("viewer = %q, want 5 (a spoofed X-Latch-Sub must not reach the service)", r.Header.Get("X-Payroll-Viewer"))
 	}
 	// ... and the URI Latch decides on is the one the gateway saw, whatever
 	// the client claims in the headers forward auth reads.
@@ -135,8 +150,8 @@ func checkPayroll(t *testing.T, base string, toks tokens) {
 	for _, target := range []string{"/api/employee/5/paystubs/01", "/api/employee/5/paystubs/1.0", "/api/employee/5/paystubs/+1",
 		"/api/employee/5/paystubs/1;x=2", "/api/employee/5/paystubs/%31", "/api/employee/5/paystubs/3", "/api/employee/5/salary"} {
 		r := get(target, toks.five)
-		if r.status != 404 && r.status != 403 {
-			t.Errorf("5 GET %s: %d, want 404 (or 403)\n%s", target, r.status, r.body)
+		if r.Status != 404 && r.Status != 403 {
+			t.Errorf("5 GET %s: %d, want 404 (or 403)\n%s", target, r.Status, r.Body)
 		}
 	}
 	for _, target := range []string{
@@ -180,26 +195,26 @@ func checkPayroll(t *testing.T, base string, toks tokens) {
 	// A machine token of another org reaches no employee: forward auth
 	// answers 403 (its scopes do not cover the path); the decision API judges
 	// a token of another org than its caller's like an invalid one (401).
-	if r := get("/api/employee/5", toks.machine); (r.status != 403 || !isMessage(r.body, "Forbidden")) &&
-		(r.status != 401 || !isMessage(r.body, "Unauthorized")) {
-		t.Errorf("premium-reader GET /api/employee/5: %d %s, want 403 or 401", r.status, r.body)
+	if r := get("/api/employee/5", toks.machine); (r.Status != 403 || !e2etest.IsMessage(r.Body, "Forbidden")) &&
+		(r.Status != 401 || !e2etest.IsMessage(r.Body, "Unauthorized")) {
+		t.Errorf("premium-reader GET /api/employee/5: %d %s, want 403 or 401", r.Status, r.Body)
 	}
 }
 
 // neverLeaks checks a bypass attempt: Latch refuses it (403) or the service
 // does not recognise the id (404, or 400 from the gateway); never a 2xx or a
 // redirect, and never the protected employee's data.
-func neverLeaks(t *testing.T, r response, who, target, secret string) {
+func neverLeaks(t *testing.T, r e2etest.Response, who, target, secret string) {
 	t.Helper()
-	switch r.status {
+	switch r.Status {
 	case 400, 403, 404:
 	default:
-		t.Errorf("%s GET %q: %d, want 400, 403 or 404\n%s", who, target, r.status, r.body)
+		t.Errorf("%s GET %q: %d, want 400, 403 or 404\n%s", who, target, r.Status, r.Body)
 	}
-	if strings.Contains(r.body, secret) {
-		t.Errorf("%s GET %q leaked %s's data: %s", who, target, secret, r.body)
+	if strings.Contains(r.Body, secret) {
+		t.Errorf("%s GET %q leaked %s's data: %s", who, target, secret, r.Body)
 	}
-	t.Logf("%-4s GET %-45q -> %d", who, target, r.status)
+	t.Logf("%-4s GET %-45q -> %d", who, target, r.Status)
 }
 
 // findGateway returns Debian's nginx or caddy (name on PATH, else at
@@ -226,10 +241,6 @@ func findGateway(t *testing.T, name, fallback string) string {
 // loopback port; it is stopped by its PID (SIGTERM to the master) at the end.
 func startNginx(t *testing.T, nginx string, appPort, latchPort int) string {
 	t.Helper()
-	tmpl, err := os.ReadFile("nginx.conf.template")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir, err := os.MkdirTemp("", "payroll-nginx")
 	if err != nil {
 		t.Fatal(err)
@@ -243,23 +254,9 @@ func startNginx(t *testing.T, nginx string, appPort, latchPort int) string {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	for attempt := 1; ; attempt++ {
-		gwPort := freePort(t)
-		text := strings.NewReplacer("@WORKDIR@", dir, "@GATEWAY_PORT@", strconv.Itoa(gwPort),
-			"@APP_PORT@", strconv.Itoa(appPort), "@LATCH_PORT@", strconv.Itoa(latchPort)).Replace(string(tmpl))
-		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		// -e: the error log before the configuration is read (not /var/log).
-		p, _ := start(t, "nginx", nginx, os.Environ(), "", "-p", dir, "-c", conf, "-e", "stderr")
-		addr := "127.0.0.1:" + strconv.Itoa(gwPort)
-		if waitListening(t, p, addr) {
-			return "http://" + addr
-		}
-		if attempt == 3 || !strings.Contains(p.stderr.String(), "Address already in use") {
-			t.Fatalf("nginx exited: %v\n%s", p.err, p.stderr)
-		}
-	}
+	// -e: the error log before the configuration is read (not /var/log).
+	return runGateway(t, e2etest.Command{Name: "nginx", Path: nginx, Args: []string{"-p", dir, "-c", conf, "-e", "stderr"}},
+		"nginx.conf.template", dir, conf, "Address already in use", appPort, latchPort)
 }
 
 // startCaddy writes Caddyfile.template with real ports and a temporary
@@ -269,28 +266,38 @@ func startNginx(t *testing.T, nginx string, appPort, latchPort int) string {
 // writes nothing (its autosaved config, say) anywhere else.
 func startCaddy(t *testing.T, caddy string, appPort, latchPort int) string {
 	t.Helper()
-	tmpl, err := os.ReadFile("Caddyfile.template")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	env := append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
 	conf := filepath.Join(dir, "Caddyfile")
+	return runGateway(t, e2etest.Command{Name: "caddy", Path: caddy, Env: env, Args: []string{"run", "--config", conf, "--adapter", "caddyfile"}},
+		"Caddyfile.template", dir, conf, "address already in use", appPort, latchPort)
+}
+
+// runGateway writes template into conf with real ports (a free one for the
+// gateway) and dir, runs c, and returns the gateway's URL once it listens. If
+// the port was taken in the meantime (stderr says busy), it tries again with
+// another, three times at most.
+func runGateway(t *testing.T, c e2etest.Command, template, dir, conf, busy string, appPort, latchPort int) string {
+	t.Helper()
+	tmpl, err := os.ReadFile(template)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for attempt := 1; ; attempt++ {
-		gwPort := freePort(t)
+		gwPort := e2etest.FreePort(t)
 		text := strings.NewReplacer("@WORKDIR@", dir, "@GATEWAY_PORT@", strconv.Itoa(gwPort),
 			"@APP_PORT@", strconv.Itoa(appPort), "@LATCH_PORT@", strconv.Itoa(latchPort)).Replace(string(tmpl))
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		p, _ := start(t, "caddy", caddy, env, "", "run", "--config", conf, "--adapter", "caddyfile")
+		p, _ := e2etest.Start(t, c)
 		addr := "127.0.0.1:" + strconv.Itoa(gwPort)
-		if waitListening(t, p, addr) {
+		if p.WaitListening(t, addr) {
 			return "http://" + addr
 		}
-		if attempt == 3 || !strings.Contains(p.stderr.String(), "address already in use") {
-			t.Fatalf("caddy exited: %v\n%s", p.err, p.stderr)
+		if attempt == 3 || !strings.Contains(p.Stderr(), busy) {
+			t.Fatalf("%s exited: %v\n%s", c.Name, p.Err(), p.Stderr())
 		}
 	}
 }

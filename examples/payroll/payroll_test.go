@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"latch.dev/latch/internal/e2etest"
 	"latch.dev/latch/middleware"
 )
 
@@ -95,7 +96,7 @@ func TestMiddlewareModePassesRawPath(t *testing.T) {
 	}
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/employee/5", nil))
-	if rec.Code != 401 || !isMessage(rec.Body.String(), "Unauthorized") {
+	if rec.Code != 401 || !e2etest.IsMessage(rec.Body.String(), "Unauthorized") {
 		t.Errorf("no token: %d %s", rec.Code, rec.Body)
 	}
 }

@@ -4,38 +4,43 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"latch.dev/latch/internal/e2etest"
 )
+
+// The end-to-end harness (internal/e2etest) builds and runs the real
+// binaries on random loopback ports and talks to them with raw HTTP/1.1
+// requests.
+func TestMain(m *testing.M) { e2etest.Main(m) }
 
 // TestPremiumEndToEnd runs the machine-to-machine scenario against the real
 // binaries: latch serve (examples/latch.yaml plus latch-service.yaml) and
 // this service with the Go middleware asking Latch's decision API.
 func TestPremiumEndToEnd(t *testing.T) {
-	env := newLatchEnv()
-	extra, _ := filepath.Abs("latch-service.yaml")
-	latchURL := startLatch(t, env, extra)
-	_, appURL := start(t, "premium", binary(t, "premium", "."), env.environ(), "premium listening on ",
-		"--addr", "127.0.0.1:0", "--latch", latchURL, "--client-id", "premium-service")
+	env := e2etest.ExampleEnv("PREMIUM_SERVICE_SECRET")
+	latchURL := e2etest.StartExampleLatch(t, env).URL
+	_, appURL := e2etest.Start(t, e2etest.Command{Name: "premium", Path: e2etest.BuildBinary(t, "."), Env: env.Environ(), Ready: "premium listening on ",
+		Args: []string{"--addr", "127.0.0.1:0", "--latch", latchURL, "--client-id", "premium-service"}})
 
-	readerSecret, writerSecret := env.vars["PREMIUM_READER_SECRET"], env.vars["PREMIUM_WRITER_SECRET"]
-	reader := clientToken(t, latchURL, "premium-reader", readerSecret, "premium/read")
-	writer := clientToken(t, latchURL, "premium-writer", writerSecret, "") // every scope it may have: read and write
-	writeOnly := clientToken(t, latchURL, "premium-writer", writerSecret, "premium/write")
+	readerSecret, writerSecret := env["PREMIUM_READER_SECRET"], env["PREMIUM_WRITER_SECRET"]
+	reader := e2etest.ClientToken(t, latchURL, "premium-reader", readerSecret, "premium/read")
+	writer := e2etest.ClientToken(t, latchURL, "premium-writer", writerSecret, "") // every scope it may have: read and write
+	writeOnly := e2etest.ClientToken(t, latchURL, "premium-writer", writerSecret, "premium/write")
 
 	const article = `{"title":"New premium report","body":"Only for subscribers."}`
 	jsonBody := func(tok string) map[string]string {
-		h := bearer(tok)
+		h := e2etest.Bearer(tok)
 		h["Content-Type"] = "application/json"
 		return h
 	}
 	count := func() int {
 		t.Helper()
-		r := rawRequest(t, appURL, "GET", "/premium/articles", bearer(reader), "")
+		r := e2etest.RawRequest(t, appURL, "GET", "/premium/articles", e2etest.Bearer(reader), "")
 		var out struct{ Articles []Article }
-		if r.status != 200 || json.Unmarshal([]byte(r.body), &out) != nil {
-			t.Fatalf("list: %d %s", r.status, r.body)
+		if r.Status != 200 || json.Unmarshal([]byte(r.Body), &out) != nil {
+			t.Fatalf("list: %d %s", r.Status, r.Body)
 		}
 		return len(out.Articles)
 	}
@@ -54,22 +59,22 @@ func TestPremiumEndToEnd(t *testing.T) {
 		if c.auth != "" {
 			h["Authorization"] = c.auth
 		}
-		r := rawRequest(t, appURL, c.method, c.target, h, "")
-		if r.status != 401 || !isMessage(r.body, "Unauthorized") || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
-			t.Errorf("%s %s (%.20q): %d %v %s, want 401 {\"message\":\"Unauthorized\"}", c.method, c.target, c.auth, r.status, r.header, r.body)
+		r := e2etest.RawRequest(t, appURL, c.method, c.target, h, "")
+		if r.Status != 401 || !e2etest.IsMessage(r.Body, "Unauthorized") || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s %s (%.20q): %d %v %s, want 401 {\"message\":\"Unauthorized\"}", c.method, c.target, c.auth, r.Status, r.Header, r.Body)
 		}
 	}
 
 	// premium/read may GET ...
 	for _, target := range []string{"/premium/articles", "/premium/articles/1", "/premium/articles/2?x=1"} {
-		if r := rawRequest(t, appURL, "GET", target, bearer(reader), ""); r.status != 200 || !strings.Contains(r.body, `"title":`) {
-			t.Errorf("reader GET %s: %d %s", target, r.status, r.body)
+		if r := e2etest.RawRequest(t, appURL, "GET", target, e2etest.Bearer(reader), ""); r.Status != 200 || !strings.Contains(r.Body, `"title":`) {
+			t.Errorf("reader GET %s: %d %s", target, r.Status, r.Body)
 		}
 	}
 	// ... and not POST.
 	before := count()
-	if r := rawRequest(t, appURL, "POST", "/premium/articles", jsonBody(reader), article); r.status != 403 || !isMessage(r.body, "Forbidden") {
-		t.Errorf("reader POST: %d %s, want 403 {\"message\":\"Forbidden\"}", r.status, r.body)
+	if r := e2etest.RawRequest(t, appURL, "POST", "/premium/articles", jsonBody(reader), article); r.Status != 403 || !e2etest.IsMessage(r.Body, "Forbidden") {
+		t.Errorf("reader POST: %d %s, want 403 {\"message\":\"Forbidden\"}", r.Status, r.Body)
 	}
 	if n := count(); n != before {
 		t.Errorf("a refused POST published something: %d articles, was %d", n, before)
@@ -81,73 +86,56 @@ func TestPremiumEndToEnd(t *testing.T) {
 
 	// premium/write may POST (the writer's tokens are opaque: the decision
 	// API looks each one up).
-	r := rawRequest(t, appURL, "POST", "/premium/articles", jsonBody(writer), article)
-	if r.status != 201 || !strings.Contains(r.body, `"author":"premium-writer"`) {
-		t.Fatalf("writer POST: %d %s", r.status, r.body)
+	r := e2etest.RawRequest(t, appURL, "POST", "/premium/articles", jsonBody(writer), article)
+	if r.Status != 201 || !strings.Contains(r.Body, `"author":"premium-writer"`) {
+		t.Fatalf("writer POST: %d %s", r.Status, r.Body)
 	}
-	loc := r.header.Get("Location")
-	if r := rawRequest(t, appURL, "GET", loc, bearer(reader), ""); r.status != 200 || !strings.Contains(r.body, "New premium report") {
-		t.Errorf("reader GET %s after the POST: %d %s", loc, r.status, r.body)
+	loc := r.Header.Get("Location")
+	if r := e2etest.RawRequest(t, appURL, "GET", loc, e2etest.Bearer(reader), ""); r.Status != 200 || !strings.Contains(r.Body, "New premium report") {
+		t.Errorf("reader GET %s after the POST: %d %s", loc, r.Status, r.Body)
 	}
-	if r := rawRequest(t, appURL, "POST", "/premium/articles", jsonBody(writeOnly), article); r.status != 201 {
-		t.Errorf("write-only token POST: %d %s", r.status, r.body)
+	if r := e2etest.RawRequest(t, appURL, "POST", "/premium/articles", jsonBody(writeOnly), article); r.Status != 201 {
+		t.Errorf("write-only token POST: %d %s", r.Status, r.Body)
 	}
 	// A token with only premium/write may not GET.
-	if r := rawRequest(t, appURL, "GET", "/premium/articles", bearer(writeOnly), ""); r.status != 403 || !isMessage(r.body, "Forbidden") {
-		t.Errorf("write-only token GET: %d %s, want 403", r.status, r.body)
+	if r := e2etest.RawRequest(t, appURL, "GET", "/premium/articles", e2etest.Bearer(writeOnly), ""); r.Status != 403 || !e2etest.IsMessage(r.Body, "Forbidden") {
+		t.Errorf("write-only token GET: %d %s, want 403", r.Status, r.Body)
 	}
 	// Other methods are in no scope.
 	for _, m := range []string{"PUT", "DELETE", "PATCH"} {
-		if r := rawRequest(t, appURL, m, "/premium/articles/1", jsonBody(writer), article); r.status != 403 {
-			t.Errorf("writer %s: %d %s, want 403", m, r.status, r.body)
+		if r := e2etest.RawRequest(t, appURL, m, "/premium/articles/1", jsonBody(writer), article); r.Status != 403 {
+			t.Errorf("writer %s: %d %s, want 403", m, r.Status, r.Body)
 		}
 	}
 	// Paths outside /premium/ and non-canonical ones get nothing.
 	for _, target := range []string{"/premium", "/premium/articles/%31", "/premium/articles/01", "/premium/articles/1/",
 		"/premium/articles/..%2F..%2Fadmin", "/premium/../admin", "/PREMIUM/articles", "/admin/v1/orgs"} {
-		r := rawRequest(t, appURL, "GET", target, bearer(reader), "")
-		if r.status != 403 && r.status != 404 {
-			t.Errorf("reader GET %s: %d %s, want 403 or 404", target, r.status, r.body)
+		r := e2etest.RawRequest(t, appURL, "GET", target, e2etest.Bearer(reader), "")
+		if r.Status != 403 && r.Status != 404 {
+			t.Errorf("reader GET %s: %d %s, want 403 or 404", target, r.Status, r.Body)
 		}
 	}
 
 	// Revoking the writer's opaque token stops it at once.
-	revoke := url.Values{"token": {writer}}
-	req, _ := http.NewRequest("POST", latchURL+"/oauth2/revoke", strings.NewReader(revoke.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("premium-writer", writerSecret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if status, body := e2etest.PostForm(t, latchURL+"/oauth2/revoke", url.Values{"token": {writer}}, "premium-writer", writerSecret); status != 200 {
+		t.Fatalf("revoke: %d %s", status, body)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("revoke: %s", resp.Status)
-	}
-	if r := rawRequest(t, appURL, "POST", "/premium/articles", jsonBody(writer), article); r.status != 401 || !isMessage(r.body, "Unauthorized") {
-		t.Errorf("revoked token POST: %d %s, want 401", r.status, r.body)
+	if r := e2etest.RawRequest(t, appURL, "POST", "/premium/articles", jsonBody(writer), article); r.Status != 401 || !e2etest.IsMessage(r.Body, "Unauthorized") {
+		t.Errorf("revoked token POST: %d %s, want 401", r.Status, r.Body)
 	}
 
 	// A user of another org (payroll) is not a client of this API.
-	user := tokenRequest(t, latchURL, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {env.vars["PAYROLL_PASSWORD_5"]}},
-		"payroll-app", env.vars["PAYROLL_APP_SECRET"])
-	if r := rawRequest(t, appURL, "GET", "/premium/articles", bearer(user), ""); r.status != 401 && r.status != 403 {
-		t.Errorf("payroll user GET: %d %s, want 401 or 403", r.status, r.body)
+	user := e2etest.Token(t, latchURL, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {env["PAYROLL_PASSWORD_5"]}},
+		"payroll-app", env["PAYROLL_APP_SECRET"])
+	if r := e2etest.RawRequest(t, appURL, "GET", "/premium/articles", e2etest.Bearer(user), ""); r.Status != 401 && r.Status != 403 {
+		t.Errorf("payroll user GET: %d %s, want 401 or 403", r.Status, r.Body)
 	}
 }
 
 func tokenStatus(t *testing.T, latchURL, id, secret, scope string) int {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}
-	req, _ := http.NewRequest("POST", latchURL+"/oauth2/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	status, _ := e2etest.PostForm(t, latchURL+"/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}, id, secret)
+	return status
 }
 
 func basic(id, secret string) string {

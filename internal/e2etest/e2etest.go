@@ -1,0 +1,90 @@
+// Package e2etest is test support for end-to-end tests; it is never
+// imported by non-test code.
+//
+// The tests it serves build the real binaries (latch and the example
+// services), run them on random loopback ports, and talk to them over the
+// wire: BuildBinary and BuildLatch build, Start runs any server and
+// StartLatch runs `latch serve`, RunLatch runs one CLI command, and
+// RawRequest sends one HTTP/1.1 request written byte for byte as given.
+//
+// A test package that builds binaries calls Main from its TestMain, so that
+// they are removed at the end:
+//
+//	func TestMain(m *testing.M) { e2etest.Main(m) }
+package e2etest
+
+import (
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// LatchPackage is the import path of the latch command.
+const LatchPackage = "latch.dev/latch/cmd/latch"
+
+var build struct {
+	mu   sync.Mutex
+	dir  string            // where the binaries go; made on the first build
+	bins map[string]string // package as given to BuildBinary -> binary
+}
+
+// Main runs the tests of m and then removes the binaries BuildBinary built.
+// Call it from TestMain (the test binary exits with the code of m.Run).
+func Main(m *testing.M) {
+	m.Run()
+	build.mu.Lock()
+	defer build.mu.Unlock()
+	if build.dir != "" {
+		os.RemoveAll(build.dir)
+	}
+}
+
+// BuildBinary builds the Go package pkg (an import path, or a directory
+// relative to the test's directory such as ".") once per test binary run
+// and returns the path of the binary. A failed build fails the test.
+func BuildBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	build.mu.Lock()
+	defer build.mu.Unlock()
+	if p, ok := build.bins[pkg]; ok {
+		return p
+	}
+	if build.dir == "" {
+		dir, err := os.MkdirTemp("", "latch-e2e-bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		build.dir, build.bins = dir, map[string]string{}
+	}
+	name := path.Base(pkg)
+	if strings.HasPrefix(pkg, ".") {
+		abs, err := filepath.Abs(pkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name = filepath.Base(abs)
+	}
+	dir := filepath.Join(build.dir, strconv.Itoa(len(build.bins)))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	out, err := exec.Command("go", "build", "-o", p, pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	build.bins[pkg] = p
+	return p
+}
+
+// BuildLatch builds cmd/latch (once per test run) and returns the binary:
+// the tests drive the real binary, as a user would.
+func BuildLatch(t testing.TB) string {
+	t.Helper()
+	return BuildBinary(t, LatchPackage)
+}
