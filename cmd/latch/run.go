@@ -114,6 +114,7 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 			tokenCommand(e, stdout),
 			keysCommand(e, stdout),
 			authorizeCommand(e, stdout),
+			dynamodbCommand(e, stdout),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -23,6 +23,7 @@ import (
 	"latch.dev/latch/internal/password"
 	"latch.dev/latch/internal/server"
 	"latch.dev/latch/internal/store/bolt"
+	"latch.dev/latch/internal/store/dynamodb"
 	"latch.dev/latch/internal/token"
 )
 
@@ -64,8 +65,17 @@ func serveCommand(e env, stdout, stderr io.Writer) *cli.Command {
 
 // openStore chooses the store backend from its URL: the one place that knows
 // every backend.
-func openStore(url string, clock latch.Clock) (latch.Store, error) {
+func openStore(ctx context.Context, url string, clock latch.Clock) (latch.Store, error) {
 	switch {
+	case strings.HasPrefix(url, "dynamodb://"):
+		s, err := dynamodb.Open(ctx, url, dynamodb.Options{Clock: clock})
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Ping(ctx); err != nil {
+			return nil, fmt.Errorf("the DynamoDB table is not reachable (create it with `latch dynamodb create-table`): %w", err)
+		}
+		return s, nil
 	case strings.HasPrefix(url, "bolt://"):
 		path := strings.TrimPrefix(url, "bolt://")
 		if path == "" {
@@ -76,7 +86,7 @@ func openStore(url string, clock latch.Clock) (latch.Store, error) {
 		}
 		return bolt.Open(path, bolt.Options{Clock: clock})
 	}
-	return nil, usageErrorf("--store: unsupported store URL %q (use bolt://PATH)", url)
+	return nil, usageErrorf("--store: unsupported store URL %q (use bolt://PATH or dynamodb://TABLE?region=R)", redactURL(url))
 }
 
 func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Writer) error {
@@ -131,7 +141,7 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
-	source, err := openStore(storeURL, clock)
+	source, err := openStore(ctx, storeURL, clock)
 	if err != nil {
 		return err
 	}
