@@ -55,6 +55,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"latch.dev/latch"
+	"latch.dev/latch/internal/store/feed"
 )
 
 // Options configure Open. The zero value is usable.
@@ -107,7 +108,7 @@ var (
 type Store struct {
 	db    *bolt.DB
 	clock latch.Clock
-	feed  *feed
+	feed  *feed.Feed
 
 	// wmu serializes writers (bbolt does too) so that changes are published
 	// in commit order.
@@ -178,7 +179,7 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{
 		db:    db,
 		clock: opts.Clock,
-		feed:  newFeed(opts.WatchBuffer),
+		feed:  feed.New(opts.WatchBuffer),
 		stop:  make(chan struct{}),
 	}
 	if opts.PurgeInterval > 0 {
@@ -194,7 +195,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		s.wg.Wait()
-		s.feed.close()
+		s.feed.Close()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = latch.Wrap(latch.EINTERNAL, "bolt.Close", err)
 		}
@@ -213,7 +214,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Watch returns the changes committed from now on; see latch.Store.
 func (s *Store) Watch(ctx context.Context) <-chan latch.Change {
-	return s.feed.subscribe(ctx)
+	return s.feed.Subscribe(ctx)
 }
 
 func (s *Store) purgeLoop(every time.Duration) {
@@ -252,7 +253,7 @@ func (s *Store) write(op string, fn func(tx *bolt.Tx) ([]latch.Change, error)) e
 		}
 		return mapErr(op, err)
 	}
-	s.feed.publish(changes)
+	s.feed.Publish(changes)
 	return nil
 }
 

@@ -118,6 +118,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 
 	"latch.dev/latch"
+	"latch.dev/latch/internal/store/feed"
 )
 
 // API is the part of the DynamoDB client this package calls; a
@@ -167,7 +168,7 @@ type Store struct {
 	api   API
 	table string
 	clock latch.Clock
-	feed  *feed
+	feed  *feed.Feed
 }
 
 var _ latch.Store = (*Store)(nil)
@@ -272,7 +273,7 @@ func New(api API, table string, opts Options) *Store {
 	if opts.WatchBuffer < 2 {
 		opts.WatchBuffer = 2
 	}
-	return &Store{api: api, table: table, clock: opts.Clock, feed: newFeed(opts.WatchBuffer)}
+	return &Store{api: api, table: table, clock: opts.Clock, feed: feed.New(opts.WatchBuffer)}
 }
 
 // CreateTable creates the table with Latch's key schema, on-demand capacity,
@@ -315,7 +316,7 @@ func CreateTable(ctx context.Context, api TableAPI, table string) error {
 
 // Close closes every Watch channel. The client needs no closing.
 func (s *Store) Close() error {
-	s.feed.close()
+	s.feed.Close()
 	return nil
 }
 
@@ -334,7 +335,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Watch returns the changes this process makes from now on; see the package doc.
 func (s *Store) Watch(ctx context.Context) <-chan latch.Change {
-	return s.feed.subscribe(ctx)
+	return s.feed.Subscribe(ctx)
 }
 
 // Attribute names.

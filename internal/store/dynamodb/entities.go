@@ -115,7 +115,7 @@ func create[T any](s *Store, ctx context.Context, e *entity[T], v T) error {
 	if err := s.commit(ctx, op, ws...); err != nil {
 		return err
 	}
-	s.feed.publish([]latch.Change{e.change(&v, false)})
+	s.feed.Publish([]latch.Change{e.change(&v, false)})
 	return nil
 }
 
@@ -210,7 +210,7 @@ func update[T any](s *Store, ctx context.Context, e *entity[T], pk, sk string, f
 		if err != nil {
 			return zero, err
 		}
-		s.feed.publish([]latch.Change{e.change(&next, false)})
+		s.feed.Publish([]latch.Change{e.change(&next, false)})
 		return next, nil
 	}
 	return zero, conflict("%s %q is being changed by others; try again", e.name, id)
@@ -275,7 +275,7 @@ func remove[T any](s *Store, ctx context.Context, e *entity[T], pk, sk string, c
 		if err != nil {
 			return err
 		}
-		s.feed.publish([]latch.Change{e.change(&v, true)})
+		s.feed.Publish([]latch.Change{e.change(&v, true)})
 		return nil
 	}
 	return conflict("%s is being changed by others; try again", e.name)

@@ -45,7 +45,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k latch.SigningKey) error 
 	if err != nil {
 		return err
 	}
-	s.feed.publish([]latch.Change{{Kind: latch.ChangeSigningKey, ID: k.ID}})
+	s.feed.Publish([]latch.Change{{Kind: latch.ChangeSigningKey, ID: k.ID}})
 	return nil
 }
 
@@ -135,6 +135,6 @@ func (s *Store) ReplaceSigningKeys(ctx context.Context, old, next []latch.Signin
 		}
 		return err
 	}
-	s.feed.publish([]latch.Change{{Kind: latch.ChangeSigningKey}})
+	s.feed.Publish([]latch.Change{{Kind: latch.ChangeSigningKey}})
 	return nil
 }

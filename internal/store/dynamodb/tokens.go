@@ -152,7 +152,7 @@ func (s *Store) RevokeFamily(ctx context.Context, id string) error {
 	if err != nil {
 		return corrupt(op, err)
 	}
-	s.feed.publish([]latch.Change{{Kind: latch.ChangeFamily, Org: f.Org, ID: f.ID}})
+	s.feed.Publish([]latch.Change{{Kind: latch.ChangeFamily, Org: f.Org, ID: f.ID}})
 	return nil
 }
 
@@ -350,7 +350,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, digest string) error {
 	if err != nil {
 		return corrupt(op, err)
 	}
-	s.feed.publish([]latch.Change{{Kind: latch.ChangeToken, Org: t.Org, ID: digest, Deleted: true}})
+	s.feed.Publish([]latch.Change{{Kind: latch.ChangeToken, Org: t.Org, ID: digest, Deleted: true}})
 	return nil
 }
 
@@ -375,7 +375,7 @@ func (s *Store) RevokeJTI(ctx context.Context, r latch.Revocation) error {
 	if err != nil && err != errKeep {
 		return err
 	}
-	s.feed.publish([]latch.Change{{Kind: latch.ChangeToken, Org: r.Org, ID: r.JTI}})
+	s.feed.Publish([]latch.Change{{Kind: latch.ChangeToken, Org: r.Org, ID: r.JTI}})
 	return nil
 }
 

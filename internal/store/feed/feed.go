@@ -1,4 +1,9 @@
-package bolt
+// Package feed is the in-process change feed of the store backends: it fans
+// the changes of acknowledged writes out to the subscribers of Watch without
+// ever blocking a writer. A subscriber that falls behind gets one
+// latch.ChangeReset in place of what it missed. It must never drop a change
+// without leaving a reset in its place.
+package feed
 
 import (
 	"context"
@@ -7,10 +12,11 @@ import (
 	"latch.dev/latch"
 )
 
-// feed fans committed changes out to the subscribers of Watch. Publishing
-// never blocks: a subscriber whose buffer is full gets one ChangeReset, which
-// always has a slot kept for it, in place of the changes it misses.
-type feed struct {
+// Feed fans acknowledged changes out to the subscribers of Watch.
+// Publishing never blocks: a subscriber whose buffer is full gets one
+// ChangeReset, which always has a slot kept for it, in place of the changes
+// it misses.
+type Feed struct {
 	size   int
 	mu     sync.Mutex
 	subs   map[*subscriber]struct{}
@@ -23,11 +29,14 @@ type subscriber struct {
 	stop      func() bool
 }
 
-func newFeed(size int) *feed {
-	return &feed{size: size, subs: make(map[*subscriber]struct{})}
+// New returns a feed whose subscribers buffer size changes each (at least 2).
+func New(size int) *Feed {
+	return &Feed{size: max(size, 2), subs: make(map[*subscriber]struct{})}
 }
 
-func (f *feed) subscribe(ctx context.Context) <-chan latch.Change {
+// Subscribe returns a channel of the changes published from now on, closed
+// when ctx is done or the feed is closed.
+func (f *Feed) Subscribe(ctx context.Context) <-chan latch.Change {
 	sub := &subscriber{ch: make(chan latch.Change, f.size)}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -40,7 +49,7 @@ func (f *feed) subscribe(ctx context.Context) <-chan latch.Change {
 	return sub.ch
 }
 
-func (f *feed) unsubscribe(sub *subscriber) {
+func (f *Feed) unsubscribe(sub *subscriber) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.subs[sub]; ok {
@@ -49,7 +58,9 @@ func (f *feed) unsubscribe(sub *subscriber) {
 	}
 }
 
-func (f *feed) publish(changes []latch.Change) {
+// Publish sends changes to every subscriber; call it after the write is
+// durable.
+func (f *Feed) Publish(changes []latch.Change) {
 	if len(changes) == 0 {
 		return
 	}
@@ -79,7 +90,9 @@ func (sub *subscriber) send(c latch.Change) {
 	}
 }
 
-func (f *feed) close() {
+// Close closes every subscriber's channel; later subscriptions get a closed
+// channel.
+func (f *Feed) Close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closed = true
