@@ -81,3 +81,22 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 		}
 	}
 }
+
+// TestLambdaBinaryLinksNoBolt: the Lambda bootstrap runs on DynamoDB only;
+// bbolt (and the bolt store) must not reach its binary. Test-only imports
+// are not in `go list -deps`.
+func TestLambdaBinaryLinksNoBolt(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./cmd/latch-lambda").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 {
+		t.Fatalf("go list -deps found only %d packages", len(deps))
+	}
+	for _, d := range deps {
+		if d == "go.etcd.io/bbolt" || strings.HasPrefix(d, "go.etcd.io/bbolt/") || d == "latch.dev/latch/internal/store/bolt" {
+			t.Errorf("cmd/latch-lambda depends on %s", d)
+		}
+	}
+}

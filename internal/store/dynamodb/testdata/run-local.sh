@@ -29,14 +29,19 @@ fi
 
 # Compile outside the namespace: the module proxy is unreachable inside. The
 # second binary is cmd/latch's tests: two `latch serve` processes on one table
-# (it builds the latch binary inside, from the warm build cache).
+# (it builds the latch binary inside, from the warm build cache). The third
+# is cmd/latch-lambda's: the Lambda bootstrap (built inside the same way, with
+# its deployment flags) under a fake Runtime API.
 bin="$cache/dynamodb.test"
 cmdbin="$cache/latch-cmd.test"
 cmddir="$(cd "$pkgdir/../../../cmd/latch" && pwd)"
+lambdabin="$cache/latch-lambda.test"
+lambdadir="$(cd "$pkgdir/../../../cmd/latch-lambda" && pwd)"
 (cd "$pkgdir" && go test -c -o "$bin" .)
 (cd "$cmddir" && go test -c -o "$cmdbin" . && go build -o /dev/null .)
+(cd "$lambdadir" && go test -c -o "$lambdabin" . && CGO_ENABLED=0 go build -tags lambda.norpc -o /dev/null .)
 
-export DDB bin cmdbin cmddir
+export DDB bin cmdbin cmddir lambdabin lambdadir
 # DynamoDB Local writes dynamodb-local-metadata.json into its working directory.
 cd "$cache"
 unshare -n bash -c '
@@ -52,6 +57,8 @@ AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=dummy AWS_SECRET_ACCESS_KEY=dummy \
 if [ $# -eq 0 ]; then
 	(cd "$cmddir" && LATCH_TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:8000 LATCH_REQUIRE_DYNAMODB=1 \
 		"$cmdbin" -test.count=1 -test.run "^TestDynamoDB") || rc=$?
+	(cd "$lambdadir" && LATCH_TEST_DYNAMODB_ENDPOINT=http://127.0.0.1:8000 LATCH_REQUIRE_DYNAMODB=1 \
+		"$lambdabin" -test.count=1 -test.run "^TestBootstrap") || rc=$?
 fi
 kill $jpid; wait $jpid 2>/dev/null || true
 exit $rc' run-local "$@"
