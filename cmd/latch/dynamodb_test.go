@@ -67,6 +67,18 @@ func TestDynamoDBTwoServersOneTable(t *testing.T) {
 	if introspect(s1, opaque.AccessToken) || introspect(s2, jwt.AccessToken) {
 		t.Fatal("a revocation made on one server is not seen by the other")
 	}
+	// A key rotated on s1 signs s1's next tokens; s2 learns the new key when
+	// it first meets it.
+	if out, errOut, code := e2etest.RunLatch(t, append(env, "LATCH_ENDPOINT="+s1.URL, "LATCH_DATA="+s1.Data), "", "keys", "rotate"); code != 0 {
+		t.Fatalf("keys rotate: %d %s %s", code, out, errOut)
+	}
+	fresh, err := (&clientcredentials.Config{ClientID: "premium-reader", ClientSecret: e2eClientSecret, TokenURL: s1.URL + "/oauth2/token"}).Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !introspect(s2, fresh.AccessToken) {
+		t.Fatal("a token signed with a key rotated on the other server is refused")
+	}
 	// Refresh rotation across servers: log in on s1, refresh on s2, revoke
 	// the family on s1; s2 refuses the newest token.
 	conf := func(s *e2etest.Latch) oauth2.Config {

@@ -50,7 +50,13 @@ func (s *Server) VerifyAccessToken(ctx context.Context, raw string) (TokenInfo, 
 		cl, ok := s.verified.get(digest, s.clock.Now())
 		if !ok {
 			var err error
-			if cl, err = s.keys.VerifyAccess(raw, token.VerifyOptions{Issuer: s.opts.Issuer}); err != nil {
+			cl, err = s.keys.VerifyAccess(raw, token.VerifyOptions{Issuer: s.opts.Issuer})
+			if err != nil && s.reloadKeys(ctx) {
+				// Another server (or Lambda) may have rotated the keys since
+				// this one loaded them: look again, at most every few seconds.
+				cl, err = s.keys.VerifyAccess(raw, token.VerifyOptions{Issuer: s.opts.Issuer})
+			}
+			if err != nil {
 				return TokenInfo{}, err
 			}
 			s.verified.put(digest, cl)

@@ -6,8 +6,10 @@
 package oauth
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,6 +102,29 @@ type Server struct {
 	grants  map[string]grantFunc
 	// verified caches verified JWTs by digest (signature checks only).
 	verified *verifiedJWTs
+	// lastKeyReload is when reloadKeys last read the key set (unix nanos).
+	lastKeyReload atomic.Int64
+}
+
+// keyReloadInterval bounds how often a failed verification may re-read the
+// signing keys, so that garbage tokens cannot turn into store reads.
+const keyReloadInterval = 5 * time.Second
+
+// reloadKeys re-reads the signing keys if it has not done so for
+// keyReloadInterval, and reports whether it did. Servers on one DynamoDB
+// table, and Lambda functions, learn of each other's key rotations this way
+// (and from the periodic reload of WatchKeys).
+func (s *Server) reloadKeys(ctx context.Context) bool {
+	now := s.clock.Now().UnixNano()
+	last := s.lastKeyReload.Load()
+	if now-last < int64(keyReloadInterval) || !s.lastKeyReload.CompareAndSwap(last, now) {
+		return false
+	}
+	if err := s.keys.Reload(ctx); err != nil {
+		s.log.WarnContext(ctx, "reloading signing keys failed", "err", err)
+		return false
+	}
+	return true
 }
 
 // New returns a Server.

@@ -100,14 +100,29 @@ func (s *Server) Close() { s.authz.Close() }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// WatchKeys reloads the signing keys whenever another server (or this one)
-// changes them, until ctx is done.
+// WatchKeys reloads the signing keys whenever this process's store reports a
+// change to them, and every minute for changes made by other servers on a
+// shared store (whose feed this process does not see), until ctx is done.
 func (s *Server) WatchKeys(ctx context.Context) {
-	for ch := range s.store.Watch(ctx) {
-		if ch.Kind == latch.ChangeSigningKey || ch.Kind == latch.ChangeReset {
-			if err := s.keys.Reload(ctx); err != nil {
-				s.log.ErrorContext(ctx, "reloading signing keys failed", "err", err)
+	feed := s.store.Watch(ctx)
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	reload := func() {
+		if err := s.keys.Reload(ctx); err != nil {
+			s.log.ErrorContext(ctx, "reloading signing keys failed", "err", err)
+		}
+	}
+	for {
+		select {
+		case ch, ok := <-feed:
+			if !ok {
+				return
 			}
+			if ch.Kind == latch.ChangeSigningKey || ch.Kind == latch.ChangeReset {
+				reload()
+			}
+		case <-tick.C:
+			reload()
 		}
 	}
 }
