@@ -197,7 +197,7 @@ func evalIAM(doc events.APIGatewayCustomAuthorizerPolicy, arn string) bool {
 	allowed := false
 	for _, st := range doc.Statement {
 		for _, r := range st.Resource {
-			if glob([]rune(r), []rune(arn)) {
+			if policy.MatchIAMResource(r, arn) {
 				if st.Effect == "Deny" {
 					return false
 				}
@@ -206,30 +206,6 @@ func evalIAM(doc events.APIGatewayCustomAuthorizerPolicy, arn string) bool {
 		}
 	}
 	return allowed
-}
-
-func glob(p, s []rune) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for i := 0; i <= len(s); i++ {
-				if glob(p[1:], s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if len(s) == 0 {
-				return false
-			}
-		default:
-			if len(s) == 0 || s[0] != p[0] {
-				return false
-			}
-		}
-		p, s = p[1:], s[1:]
-	}
-	return len(s) == 0
 }
 
 func newHandler(t *testing.T, opts Options) (*Handler, *[]Outcome) {

@@ -693,7 +693,7 @@ func iamAllows(doc IAMPolicy, arn string) bool {
 	allowed := false
 	for _, st := range doc.Statement {
 		for _, r := range st.Resource {
-			if !globMatch(r, arn) {
+			if !MatchIAMResource(r, arn) {
 				continue
 			}
 			if st.Effect == "Deny" {
@@ -705,9 +705,11 @@ func iamAllows(doc IAMPolicy, arn string) bool {
 	return allowed
 }
 
-// globMatch matches s against an IAM pattern: '*' any run of bytes, '?'
-// one character.
-func globMatch(pattern, s string) bool {
+// MatchIAMResource reports whether an IAM resource pattern matches an ARN
+// the way IAM matches them: '*' matches any run of characters, '/' and ':'
+// included, and '?' exactly one character. Whatever evaluates a cached
+// authorizer policy per request (a local gateway, the tests) uses it.
+func MatchIAMResource(pattern, s string) bool {
 	px, sx := 0, 0
 	star, back := -1, 0
 	for sx < len(s) {

@@ -539,8 +539,8 @@ func TestEvalIAM(t *testing.T) {
 		if got := runeGlob([]rune(c.pattern), []rune(c.s)); got != c.str {
 			t.Errorf("runeGlob(%q, %q) = %v", c.pattern, c.s, got)
 		}
-		if got := globMatch(c.pattern, c.s); got != c.str {
-			t.Errorf("globMatch(%q, %q) = %v", c.pattern, c.s, got)
+		if got := MatchIAMResource(c.pattern, c.s); got != c.str {
+			t.Errorf("MatchIAMResource(%q, %q) = %v", c.pattern, c.s, got)
 		}
 		doc := IAMPolicy{Statement: []IAMStatement{{Effect: "Allow", Resource: []string{"*"}}, {Effect: "Deny", Resource: []string{c.pattern}}}}
 		if got := !evalIAM(doc, c.s); got != c.seg {
