@@ -43,6 +43,24 @@ func expiringItem(kind, id string, v any, exp time.Time) (item, error) {
 
 // getLive reads an expiring item; nil if absent or expired by the store's
 // clock, whatever DynamoDB's TTL has not deleted yet.
+// getDecoded reads a live item of kind and decodes it: ENOTFOUND when absent
+// or expired, EINTERNAL when it does not decode.
+func getDecoded[T any](s *Store, ctx context.Context, op, kind, id, name string, decode func(item) (T, error)) (T, error) {
+	var zero T
+	it, err := s.getLive(ctx, op, kind, id)
+	if err != nil {
+		return zero, err
+	}
+	if it == nil {
+		return zero, notFound(name)
+	}
+	v, err := decode(it)
+	if err != nil {
+		return zero, corrupt(op, err)
+	}
+	return v, nil
+}
+
 func (s *Store) getLive(ctx context.Context, op, kind, id string) (item, error) {
 	it, err := s.get(ctx, op, kind+"#"+id, kind)
 	if err != nil || it == nil {
@@ -101,19 +119,7 @@ func (s *Store) CreateFamily(ctx context.Context, f latch.Family) error {
 
 // GetFamily returns the family id, revoked or not; ENOTFOUND once it expired.
 func (s *Store) GetFamily(ctx context.Context, id string) (latch.Family, error) {
-	const op = "dynamodb.GetFamily"
-	it, err := s.getLive(ctx, op, kFamily, id)
-	if err != nil {
-		return latch.Family{}, err
-	}
-	if it == nil {
-		return latch.Family{}, notFound("family")
-	}
-	f, err := decodeFamily(it)
-	if err != nil {
-		return latch.Family{}, corrupt(op, err)
-	}
-	return f, nil
+	return getDecoded(s, ctx, "dynamodb.GetFamily", kFamily, id, "family", decodeFamily)
 }
 
 // RevokeFamily sets revoked_at on a live family that has none, and
@@ -199,19 +205,7 @@ func refreshItem(t latch.RefreshToken) (item, error) {
 
 // GetRefreshToken returns the token, rotated or not, without looking at its family.
 func (s *Store) GetRefreshToken(ctx context.Context, digest string) (latch.RefreshToken, error) {
-	const op = "dynamodb.GetRefreshToken"
-	it, err := s.getLive(ctx, op, kRefresh, digest)
-	if err != nil {
-		return latch.RefreshToken{}, err
-	}
-	if it == nil {
-		return latch.RefreshToken{}, notFound("refresh token")
-	}
-	t, err := decodeRefresh(it)
-	if err != nil {
-		return latch.RefreshToken{}, corrupt(op, err)
-	}
-	return t, nil
+	return getDecoded(s, ctx, "dynamodb.GetRefreshToken", kRefresh, digest, "refresh token", decodeRefresh)
 }
 
 // RotateRefreshToken exchanges oldDigest for next in one transaction; see
@@ -306,19 +300,9 @@ func (s *Store) CreateAccessToken(ctx context.Context, t latch.AccessToken) erro
 // from a family that has been revoked (two strongly consistent reads).
 func (s *Store) GetAccessToken(ctx context.Context, digest string) (latch.AccessToken, error) {
 	const op = "dynamodb.GetAccessToken"
-	it, err := s.getLive(ctx, op, kAccess, digest)
-	if err != nil {
-		return latch.AccessToken{}, err
-	}
-	if it == nil {
-		return latch.AccessToken{}, notFound("access token")
-	}
-	t, err := decodeData[latch.AccessToken](it)
-	if err != nil {
-		return latch.AccessToken{}, corrupt(op, err)
-	}
-	if t.FamilyID == "" {
-		return t, nil
+	t, err := getDecoded(s, ctx, op, kAccess, digest, "access token", decodeData[latch.AccessToken])
+	if err != nil || t.FamilyID == "" {
+		return t, err
 	}
 	// An expired family is ignored here (its tokens expire with it); a
 	// revoked one, expired or not, refuses what it issued.
