@@ -65,6 +65,8 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("%s imports clocktest, which is for tests", p.ImportPath)
 			case strings.HasPrefix(imp, mod+"/internal/e2etest"):
 				t.Errorf("%s imports e2etest, which is for tests", p.ImportPath)
+			case imp == mod+"/internal/store/dynamodb/streamtest":
+				t.Errorf("%s imports streamtest, which is for tests", p.ImportPath)
 			case (p.ImportPath == mod+"/internal/token" || p.ImportPath == mod+"/internal/password") &&
 				(strings.HasPrefix(imp, mod+"/internal/server") || strings.HasPrefix(imp, mod+"/internal/oauth") || strings.HasPrefix(imp, mod+"/internal/store")):
 				t.Errorf("%s imports %s: it must not know the HTTP layer or a store backend", p.ImportPath, imp)

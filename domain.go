@@ -56,11 +56,28 @@ type User struct {
 	Attributes   map[string][]string `json:"attributes,omitempty"`
 	Allow        []string            `json:"allow,omitempty"`
 	Deny         []string            `json:"deny,omitempty"`
-	Disabled     bool                `json:"disabled"`
-	Version      uint64              `json:"version"`
-	CreatedAt    time.Time           `json:"created_at"`
-	UpdatedAt    time.Time           `json:"updated_at"`
+	// RecordGrants are the statements that records of application tables
+	// grant the user, keyed by "<table>/<record key>" (see GrantKey). The
+	// stream handler keeps them: it sets a record's entry when the record
+	// is written and deletes it when the record is removed, so each
+	// record's grant is revoked on its own and replaying a record changes
+	// nothing. Admin writes and `latch apply` leave them as they are.
+	RecordGrants map[string]Grant `json:"record_grants,omitempty"`
+	Disabled     bool             `json:"disabled"`
+	Version      uint64           `json:"version"`
+	CreatedAt    time.Time        `json:"created_at"`
+	UpdatedAt    time.Time        `json:"updated_at"`
 }
+
+// Grant is what one application record grants its principal: statements in
+// the language of package policy, with the record's values filled in.
+type Grant struct {
+	Allow []string `json:"allow,omitempty"`
+	Deny  []string `json:"deny,omitempty"`
+}
+
+// GrantKey names the grant of the record with key recordKey in table.
+func GrantKey(table, recordKey string) string { return table + "/" + recordKey }
 
 // Client is an OAuth2 client. It belongs to one organization (the org_id of
 // its client_credentials tokens) and may let users of LoginOrgs sign in.

@@ -14,11 +14,15 @@ import (
 	"latch.dev/latch"
 	"latch.dev/latch/internal/authorizer"
 	"latch.dev/latch/internal/cache"
+	"latch.dev/latch/internal/cognito"
 	"latch.dev/latch/internal/lambda"
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
 	"latch.dev/latch/internal/server"
+	"latch.dev/latch/internal/store/dynamodb"
+	"latch.dev/latch/internal/stream"
 	"latch.dev/latch/internal/token"
+	"latch.dev/latch/internal/trust"
 )
 
 // app is what a cold start builds: the cached store, the signing keys and
@@ -64,13 +68,47 @@ func (a *app) tokenHandler() func(context.Context, json.RawMessage) (any, error)
 }
 
 // authorizerHandler answers authorizer events with the decisions of an
-// authorizer whose tokens an oauth.Server verifies.
-func (a *app) authorizerHandler() func(context.Context, json.RawMessage) (any, error) {
-	verifier := oauth.New(oauth.Deps{Store: a.store, Source: a.source, Keys: a.keys, Hasher: a.hasher, Clock: a.clock, Log: a.log}, a.oauthOptions())
+// authorizer whose tokens an oauth.Server verifies, and the trusted
+// external issuers' tokens their JWKS (package trust).
+func (a *app) authorizerHandler() (func(context.Context, json.RawMessage) (any, error), error) {
+	var verifier authorizer.TokenVerifier = oauth.New(oauth.Deps{Store: a.store, Source: a.source, Keys: a.keys, Hasher: a.hasher, Clock: a.clock, Log: a.log}, a.oauthOptions())
+	if len(a.s.TrustedIssuers) > 0 {
+		v, err := trust.New(verifier, a.store, a.s.TrustedIssuers, trust.Options{Clock: a.clock, Log: a.log})
+		if err != nil {
+			return nil, fmt.Errorf("LATCH_TRUSTED_ISSUERS: %w", err)
+		}
+		verifier = v
+	}
 	go watchKeys(context.Background(), a.store, a.keys, a.log)
 	authz := authorizer.New(verifier, a.store, authorizer.Options{})
 	h := lambda.New(authz, lambda.Options{Log: func(ctx context.Context, o lambda.Outcome) { logOutcome(ctx, a.log, o) }})
-	return authorizerDispatch(h, a.s.HTTPIAM)
+	return authorizerDispatch(h, a.s.HTTPIAM), nil
+}
+
+// streamHandler applies DynamoDB Streams events: grants from application
+// tables, changes of Latch's own table (LATCH_STORE's). It works on the
+// uncached store: it decides from what it reads.
+func streamHandler(source latch.Store, s settings, log *slog.Logger) (func(context.Context, json.RawMessage) (any, error), error) {
+	cfg, err := dynamodb.ParseURL(s.Store)
+	if err != nil {
+		return nil, err
+	}
+	h, err := stream.New(source, s.GrantRules, stream.Options{
+		OwnTable: cfg.Table, PK: dynamodb.KeyAttributePK, SK: dynamodb.KeyAttributeSK, ChangeOf: dynamodb.ChangeOf, Log: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("LATCH_GRANT_RULES: %w", err)
+	}
+	return func(ctx context.Context, raw json.RawMessage) (any, error) { return h.Handle(ctx, raw) }, nil
+}
+
+// signupHandler answers Cognito post-confirmation events.
+func signupHandler(source latch.Store, s settings, log *slog.Logger) (func(context.Context, json.RawMessage) (any, error), error) {
+	h, err := cognito.New(source, s.SignupOrg, latch.SystemClock{}, log)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, raw json.RawMessage) (any, error) { return h.Handle(ctx, raw) }, nil
 }
 
 // watchKeys reloads the signing keys when the store says they changed.

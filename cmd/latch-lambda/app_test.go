@@ -208,7 +208,10 @@ func TestTokenHandlerAndAuthorizerInProcess(t *testing.T) {
 
 	for _, iam := range []bool{false, true} {
 		a.s.HTTPIAM = iam
-		ah := a.authorizerHandler()
+		ah, err := a.authorizerHandler()
+		if err != nil {
+			t.Fatal(err)
+		}
 		tokEv, reqEv, httpEv := authorizerEvents(tok)
 		for name, ev := range map[string]string{"TOKEN": tokEv, "REQUEST": reqEv} {
 			out, err := invoke(t, ah, ev)
@@ -249,18 +252,35 @@ func TestTokenHandlerAndAuthorizerInProcess(t *testing.T) {
 }
 
 func TestSettingsFromEnv(t *testing.T) {
-	env := map[string]string{"LATCH_STORE": "dynamodb://t1?region=eu-west-1", "LATCH_ISSUER": testIssuer, "LATCH_HTTP_IAM": "true", "LATCH_CACHE_TTL": "2s"}
+	env := map[string]string{"LATCH_LAMBDA_HANDLER": "authorizer", "LATCH_STORE": "dynamodb://t1?region=eu-west-1", "LATCH_ISSUER": testIssuer, "LATCH_HTTP_IAM": "true", "LATCH_CACHE_TTL": "2s",
+		"LATCH_TRUSTED_ISSUERS": `[{"issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC", "org": "payroll", "client_ids": ["app1"]}]`}
 	s, err := settingsFromEnv(func(k string) string { return env[k] })
-	if err != nil || !s.HTTPIAM || s.CacheTTL != 2e9 || s.Alg != "ES256" {
+	if err != nil || !s.HTTPIAM || s.CacheTTL != 2e9 || s.Alg != "ES256" || len(s.TrustedIssuers) != 1 {
 		t.Fatalf("%+v %v", s, err)
 	}
-	for k, v := range map[string]string{"LATCH_STORE": "", "LATCH_ISSUER": "", "LATCH_HTTP_IAM": "maybe", "LATCH_SIGNING_ALG": "HS256", "LATCH_CACHE_TTL": "-1s"} {
+	for k, v := range map[string]string{"LATCH_LAMBDA_HANDLER": "tokens", "LATCH_STORE": "", "LATCH_ISSUER": "", "LATCH_HTTP_IAM": "maybe", "LATCH_SIGNING_ALG": "HS256", "LATCH_CACHE_TTL": "-1s",
+		"LATCH_TRUSTED_ISSUERS": `[{"issuer": "http://idp.example.com", "org": "payroll", "client_ids": ["app1"]}]`} {
 		old := env[k]
 		env[k] = v
 		if _, err := settingsFromEnv(func(k string) string { return env[k] }); err == nil {
 			t.Errorf("%s=%q accepted", k, v)
 		}
 		env[k] = old
+	}
+	// The stream and signup handlers need no issuer, but their own settings.
+	for _, c := range []struct {
+		env     map[string]string
+		wantErr string
+	}{
+		{map[string]string{"LATCH_LAMBDA_HANDLER": "stream", "LATCH_STORE": "dynamodb://t1", "LATCH_GRANT_RULES": `[{table: paystubs, org: payroll, principal: "{userId}", allow: ["GET /api/paystubs/{id}"]}]`}, ""},
+		{map[string]string{"LATCH_LAMBDA_HANDLER": "stream", "LATCH_STORE": "dynamodb://t1", "LATCH_GRANT_RULES": `[{table: paystubs, org: payroll}]`}, "LATCH_GRANT_RULES"},
+		{map[string]string{"LATCH_LAMBDA_HANDLER": "signup", "LATCH_STORE": "dynamodb://t1", "LATCH_SIGNUP_ORG": "payroll"}, ""},
+		{map[string]string{"LATCH_LAMBDA_HANDLER": "signup", "LATCH_STORE": "dynamodb://t1"}, "LATCH_SIGNUP_ORG"},
+	} {
+		_, err := settingsFromEnv(func(k string) string { return c.env[k] })
+		if (c.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.wantErr)) {
+			t.Errorf("%v: %v, want error %q", c.env, err, c.wantErr)
+		}
 	}
 	if _, err := openStore(context.Background(), "bolt:///tmp/x.db"); err == nil || !strings.Contains(err.Error(), "dynamodb://") {
 		t.Fatalf("bolt store: %v", err)

@@ -8,14 +8,24 @@
 //     have the HTTP API 2.0 shape);
 //   - authorizer: API Gateway Lambda authorizer events: REST TOKEN and
 //     REQUEST events (IAM policy responses) and HTTP API 2.0 events (simple
-//     responses, or IAM policy responses with LATCH_HTTP_IAM=true).
+//     responses, or IAM policy responses with LATCH_HTTP_IAM=true);
+//   - stream: DynamoDB Streams events, of Latch's own table (changes for a
+//     shared cache) and of application tables, whose records grant and
+//     revoke statements by the grant rules of LATCH_GRANT_RULES (package
+//     internal/stream);
+//   - signup: Amazon Cognito post-confirmation events: the confirmed person
+//     becomes a user of the org LATCH_SIGNUP_ORG with its default roles
+//     (package internal/cognito).
 //
 // Configuration comes from the environment: LATCH_STORE (dynamodb://TABLE?
 // region=R&endpoint=URL; this binary links no other backend), LATCH_ISSUER
-// (required), LATCH_SIGNING_ALG (ES256), LATCH_ACCESS_TOKEN_TTL (1h),
-// LATCH_CACHE_TTL (5s), LATCH_HTTP_IAM, LATCH_LOG_LEVEL (info). The store,
-// cache, signing keys and token verifier are built once, at cold start.
-// Keys, secrets and tokens are never logged.
+// (token and authorizer), LATCH_SIGNING_ALG (ES256), LATCH_ACCESS_TOKEN_TTL
+// (1h), LATCH_CACHE_TTL (5s), LATCH_HTTP_IAM, LATCH_TRUSTED_ISSUERS
+// (authorizer: external issuers such as Cognito user pools, package
+// internal/trust), LATCH_GRANT_RULES (stream), LATCH_SIGNUP_ORG (signup),
+// LATCH_LOG_LEVEL (info). Everything is built once, at cold start, and a
+// setting that does not parse stops the cold start with a message naming
+// it. Keys, secrets and tokens are never logged.
 //
 // Build with
 //
@@ -24,6 +34,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -35,20 +46,14 @@ import (
 
 	"latch.dev/latch"
 	"latch.dev/latch/internal/store/dynamodb"
+	"latch.dev/latch/internal/stream"
+	"latch.dev/latch/internal/trust"
 )
 
 func main() {
 	log, err := newLogger(os.Getenv("LATCH_LOG_LEVEL"))
 	if err != nil {
 		fatal(slog.Default(), err)
-	}
-	handler := os.Getenv("LATCH_LAMBDA_HANDLER")
-	switch handler {
-	case "token", "authorizer":
-	case "":
-		fatal(log, fmt.Errorf("LATCH_LAMBDA_HANDLER is not set (want token or authorizer)"))
-	default:
-		fatal(log, fmt.Errorf("LATCH_LAMBDA_HANDLER=%q is not a handler of this binary (want token or authorizer)", handler))
 	}
 	s, err := settingsFromEnv(os.Getenv)
 	if err != nil {
@@ -59,17 +64,30 @@ func main() {
 	if err != nil {
 		fatal(log, err)
 	}
-	a, err := newApp(ctx, source, s, log)
+	h, err := newHandler(ctx, source, s, log)
 	if err != nil {
 		fatal(log, err)
 	}
-	log.Info("latch-lambda ready", "handler", handler, "store", redactURL(s.Store), "issuer", s.Issuer)
-	switch handler {
-	case "token":
-		awslambda.Start(a.tokenHandler())
-	case "authorizer":
-		awslambda.Start(a.authorizerHandler())
+	log.Info("latch-lambda ready", "handler", s.Handler, "store", redactURL(s.Store), "issuer", s.Issuer)
+	awslambda.Start(h)
+}
+
+// newHandler builds the handler s.Handler names.
+func newHandler(ctx context.Context, source latch.Store, s settings, log *slog.Logger) (func(context.Context, json.RawMessage) (any, error), error) {
+	switch s.Handler {
+	case "stream":
+		return streamHandler(source, s, log)
+	case "signup":
+		return signupHandler(source, s, log)
 	}
+	a, err := newApp(ctx, source, s, log)
+	if err != nil {
+		return nil, err
+	}
+	if s.Handler == "token" {
+		return a.tokenHandler(), nil
+	}
+	return a.authorizerHandler()
 }
 
 func fatal(log *slog.Logger, err error) {
@@ -89,24 +107,52 @@ func newLogger(level string) (*slog.Logger, error) {
 
 // settings are what the environment configures.
 type settings struct {
+	Handler   string
 	Store     string
 	Issuer    string
 	Alg       string
 	AccessTTL time.Duration
 	CacheTTL  time.Duration
 	HTTPIAM   bool
+	// TrustedIssuers (authorizer), GrantRules (stream), SignupOrg (signup).
+	TrustedIssuers []trust.Issuer
+	GrantRules     []stream.Rule
+	SignupOrg      string
 }
 
 func settingsFromEnv(getenv func(string) string) (settings, error) {
 	s := settings{
-		Store: getenv("LATCH_STORE"), Issuer: getenv("LATCH_ISSUER"), Alg: "ES256",
+		Handler: getenv("LATCH_LAMBDA_HANDLER"),
+		Store:   getenv("LATCH_STORE"), Issuer: getenv("LATCH_ISSUER"), Alg: "ES256",
 		AccessTTL: time.Hour, CacheTTL: 5 * time.Second,
+	}
+	switch s.Handler {
+	case "token", "authorizer", "stream", "signup":
+	case "":
+		return s, fmt.Errorf("LATCH_LAMBDA_HANDLER is not set (want token, authorizer, stream or signup)")
+	default:
+		return s, fmt.Errorf("LATCH_LAMBDA_HANDLER=%q is not a handler of this binary (want token, authorizer, stream or signup)", s.Handler)
 	}
 	if s.Store == "" {
 		return s, fmt.Errorf("LATCH_STORE is not set (want dynamodb://TABLE?region=R)")
 	}
-	if s.Issuer == "" {
+	if s.Issuer == "" && (s.Handler == "token" || s.Handler == "authorizer") {
 		return s, fmt.Errorf("LATCH_ISSUER is not set (the issuer URL of the token endpoint)")
+	}
+	var err error
+	switch s.Handler {
+	case "authorizer":
+		if s.TrustedIssuers, err = trust.ParseIssuers(getenv("LATCH_TRUSTED_ISSUERS")); err != nil {
+			return s, fmt.Errorf("LATCH_TRUSTED_ISSUERS: %s", latch.ErrorMessage(err))
+		}
+	case "stream":
+		if s.GrantRules, err = stream.ParseRules(getenv("LATCH_GRANT_RULES")); err != nil {
+			return s, fmt.Errorf("LATCH_GRANT_RULES: %s", latch.ErrorMessage(err))
+		}
+	case "signup":
+		if s.SignupOrg = getenv("LATCH_SIGNUP_ORG"); !latch.ValidID(s.SignupOrg) {
+			return s, fmt.Errorf("LATCH_SIGNUP_ORG: want the id of the org confirmed users join, not %q", s.SignupOrg)
+		}
 	}
 	if v := getenv("LATCH_SIGNING_ALG"); v != "" {
 		s.Alg = v

@@ -83,6 +83,12 @@ func (s *Server) authenticateUser(ctx context.Context, r *http.Request, c latch.
 		s.hasher.DummyVerify(pw)
 		return fail("unknown user")
 	}
+	if u.PasswordHash == "" {
+		// A user created by an identity provider's trigger (Cognito) signs
+		// in there; the same work as a wrong password keeps it unseen.
+		s.hasher.DummyVerify(pw)
+		return fail("the user has no password here")
+	}
 	ok, rehash, err := s.hasher.Verify(u.PasswordHash, pw)
 	if err != nil || !ok {
 		return fail("wrong password")

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unsafe"
@@ -30,6 +31,9 @@ type Input struct {
 	Attributes map[string][]string
 	// Allow and Deny are the principal's own statements.
 	Allow, Deny []string
+	// Grants are the statements application records grant the principal,
+	// by grant key (latch.User.RecordGrants).
+	Grants map[string]latch.Grant
 	// Roles are the principal's roles, already resolved by the caller.
 	Roles []latch.Role
 	// Scopes are the token's scope strings, "<audience id>/<scope name>";
@@ -52,6 +56,7 @@ func ForUser(u latch.User, roles []latch.Role, clientID string) Input {
 		Attributes: u.Attributes,
 		Allow:      u.Allow,
 		Deny:       u.Deny,
+		Grants:     u.RecordGrants,
 		Roles:      ownRoles(u.Org, u.Roles, roles),
 	}
 }
@@ -114,6 +119,7 @@ const (
 	SourceUser   = "user"
 	SourceClient = "client"
 	SourceRole   = "role"
+	SourceGrant  = "grant" // an application record's grant; ID is its grant key
 	SourceScope  = "scope"
 )
 
@@ -276,12 +282,22 @@ func Compile(in Input) (*Policy, error) {
 		return nil, latch.Errorf(latch.EINVALID, "principal kind %q: want %q or %q", in.Kind, latch.SubjectUser, latch.SubjectClient)
 	}
 	c := compiler{in: &in, p: p}
-	p.principalLayer = len(in.Allow) > 0 || len(in.Deny) > 0 || len(in.Roles) > 0
+	p.principalLayer = len(in.Allow) > 0 || len(in.Deny) > 0 || len(in.Roles) > 0 || len(in.Grants) > 0
 	if err := c.add(p.principal, "allow", Allow, LayerPrincipal, in.Allow); err != nil {
 		return nil, err
 	}
 	if err := c.add(p.principal, "deny", Deny, LayerPrincipal, in.Deny); err != nil {
 		return nil, err
+	}
+	// Sorted, so that the same input compiles to the same policy.
+	for _, key := range slices.Sorted(maps.Keys(in.Grants)) {
+		g, src := in.Grants[key], Source{SourceGrant, key}
+		if err := c.add(src, "allow", Allow, LayerPrincipal, g.Allow); err != nil {
+			return nil, err
+		}
+		if err := c.add(src, "deny", Deny, LayerPrincipal, g.Deny); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range in.Roles {
 		p.roles = append(p.roles, r.ID)

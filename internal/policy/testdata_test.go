@@ -23,16 +23,17 @@ type decisionFile struct {
 		Scopes map[string][]string `yaml:"scopes"`
 	} `yaml:"audiences"`
 	Principals map[string]struct {
-		Kind       string              `yaml:"kind"`
-		Sub        string              `yaml:"sub"`
-		Org        string              `yaml:"org"`
-		ClientID   string              `yaml:"client_id"`
-		Roles      []string            `yaml:"roles"`
-		Attributes map[string][]string `yaml:"attributes"`
-		Allow      []string            `yaml:"allow"`
-		Deny       []string            `yaml:"deny"`
-		Scopes     []string            `yaml:"scopes"`
-		Audiences  []string            `yaml:"audiences"`
+		Kind       string                 `yaml:"kind"`
+		Sub        string                 `yaml:"sub"`
+		Org        string                 `yaml:"org"`
+		ClientID   string                 `yaml:"client_id"`
+		Roles      []string               `yaml:"roles"`
+		Attributes map[string][]string    `yaml:"attributes"`
+		Allow      []string               `yaml:"allow"`
+		Deny       []string               `yaml:"deny"`
+		Grants     map[string]latch.Grant `yaml:"grants"`
+		Scopes     []string               `yaml:"scopes"`
+		Audiences  []string               `yaml:"audiences"`
 	} `yaml:"principals"`
 	Cases []struct {
 		As      string `yaml:"as"`
@@ -83,6 +84,7 @@ func TestDecisionFiles(t *testing.T) {
 				in := Input{
 					Kind: pr.Kind, Sub: pr.Sub, Org: pr.Org, ClientID: pr.ClientID,
 					Attributes: pr.Attributes, Allow: pr.Allow, Deny: pr.Deny, Scopes: pr.Scopes,
+					Grants: pr.Grants,
 				}
 				for _, id := range pr.Roles {
 					found := false

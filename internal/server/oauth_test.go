@@ -593,3 +593,25 @@ func TestBasicSecretEncodedOrNot(t *testing.T) {
 		t.Fatalf("space for plus accepted: %d", r.status)
 	}
 }
+
+// A user without a password (created by the Cognito trigger) cannot sign in
+// at the token endpoint with any password, and is answered exactly like a
+// wrong password.
+func TestUserWithoutPasswordCannotLogIn(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	now := e.clock.Now()
+	if err := e.store.CreateUser(ctx, latch.User{Org: "acme", ID: "cognito-sub", Username: "carol", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	wrong := e.post("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"not-it"}}, "app", appSecret)
+	if r := e.post("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"carol"}, "password": {""}}, "app", appSecret); r.status != 400 {
+		t.Fatalf("empty password: %d %s", r.status, r.body)
+	}
+	for _, pw := range []string{"x", userPassword} {
+		r := e.post("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"carol"}, "password": {pw}}, "app", appSecret)
+		if r.status != wrong.status || string(r.body) != string(wrong.body) {
+			t.Fatalf("password %q: %d %s, want the wrong-password answer %d %s", pw, r.status, r.body, wrong.status, wrong.body)
+		}
+	}
+}

@@ -302,6 +302,7 @@ func testUsers(t *testing.T, open Opener) {
 		mutate: func(u *latch.User) {
 			u.Roles = append(u.Roles, "admin")
 			u.Attributes["level"] = []string{"3"}
+			u.RecordGrants["paystubs/2"] = latch.Grant{Deny: []string{"GET /api/paystubs/2"}}
 			u.Disabled = true
 			u.PasswordHash += "-rehashed"
 		},

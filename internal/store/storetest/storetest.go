@@ -190,6 +190,7 @@ func newUser(e *env, org, id string) latch.User {
 		Attributes:   map[string][]string{"dept": {"eng", "ops"}},
 		Allow:        []string{"records:read:/x"},
 		Deny:         []string{"records:write:/x"},
+		RecordGrants: map[string]latch.Grant{"paystubs/" + id + "/1": {Allow: []string{"GET /api/paystubs/1"}}},
 		CreatedAt:    e.now(), UpdatedAt: e.now(),
 	}
 }
