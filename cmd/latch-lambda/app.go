@@ -46,7 +46,18 @@ func newApp(ctx context.Context, source latch.Store, s settings, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	if err := keys.Load(ctx); err != nil {
+	if s.Handler == "authorizer" {
+		// The authorizer only verifies, and may only read the table: it
+		// never creates the first key. On a fresh table it starts with none
+		// and picks the key up (the token function creates it on its cold
+		// start) when the first token fails to verify.
+		if err := keys.Reload(ctx); err != nil {
+			if !errors.Is(err, token.ErrNoCurrentKey) {
+				return nil, fmt.Errorf("loading signing keys: %w", err)
+			}
+			log.Warn("no signing key in the table yet: the token function creates it")
+		}
+	} else if err := keys.Load(ctx); err != nil {
 		return nil, fmt.Errorf("loading signing keys: %w", err)
 	}
 	return &app{source: source, store: store, keys: keys, hasher: password.NewHasher(), clock: clock, log: log, s: s}, nil

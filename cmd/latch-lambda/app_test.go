@@ -286,3 +286,45 @@ func TestSettingsFromEnv(t *testing.T) {
 		t.Fatalf("bolt store: %v", err)
 	}
 }
+
+// The authorizer never writes the table: on a fresh one it starts without a
+// signing key and picks up the key the token function then creates.
+func TestAuthorizerStartsOnATableWithoutKeys(t *testing.T) {
+	store, err := bolt.Open(filepath.Join(t.TempDir(), "latch.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	seed(t, store)
+	s := settings{Handler: "authorizer", Issuer: testIssuer, Alg: "ES256", AccessTTL: 3600e9, CacheTTL: 5e9}
+	az, err := newApp(context.Background(), store, s, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("authorizer cold start on a table without keys: %v", err)
+	}
+	if keys, _ := store.ListSigningKeys(context.Background()); len(keys) != 0 {
+		t.Fatalf("the authorizer created a signing key: %d keys", len(keys))
+	}
+	ah, err := az.authorizerHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Handler = "token"
+	tk, err := newApp(context.Background(), store, s, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := invoke(t, tk.tokenHandler(), tokenRESTEvent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rest events.APIGatewayProxyResponse
+	if err := json.Unmarshal(out, &rest); err != nil {
+		t.Fatal(err)
+	}
+	tokEv, _, _ := authorizerEvents(accessToken(t, rest.StatusCode, rest.Body))
+	out, err = invoke(t, ah, tokEv)
+	if err != nil {
+		t.Fatalf("the authorizer did not pick up the new key: %v", err)
+	}
+	checkAllow(t, out, testMethodARN)
+}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/go-jose/go-jose/v4"
 
 	"latch.dev/latch"
 	"latch.dev/latch/internal/config"
@@ -313,4 +318,136 @@ func TestBootstrapSeedFlow(t *testing.T) {
 		t.Fatalf("Latch's own records: %s %s", res.errorMsg, res.body)
 	}
 	var _ latch.Store = store
+}
+
+// TestBootstrapCognito is the Cognito variant of the seed, with the built
+// bootstrap: the signup function (a post-confirmation trigger) creates the
+// confirmed person's Latch user with the org's default roles, and the
+// authorizer function accepts that person's user-pool access token
+// (verified against the pool's JWKS, served here on loopback) and decides
+// with their Latch ACL.
+func TestBootstrapCognito(t *testing.T) {
+	endpoint := os.Getenv("LATCH_TEST_DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		if os.Getenv("LATCH_REQUIRE_DYNAMODB") != "" {
+			t.Fatal("LATCH_REQUIRE_DYNAMODB is set but LATCH_TEST_DYNAMODB_ENDPOINT is not")
+		}
+		t.Skip("needs DynamoDB Local: internal/store/dynamodb/testdata/run-local.sh runs this test")
+	}
+	ctx := context.Background()
+	table := fmt.Sprintf("latch-cognito-%d", time.Now().UnixNano())
+	storeURL := "dynamodb://" + table + "?region=us-east-1&endpoint=" + endpoint
+	awsEnv := []string{"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=dummy", "AWS_SECRET_ACCESS_KEY=dummy"}
+	for _, kv := range awsEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	cfg, _ := dynamodb.ParseURL(storeURL)
+	client, err := dynamodb.NewClient(ctx, cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamodb.CreateTable(ctx, client, table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	store := dynamodb.New(client, table, dynamodb.Options{})
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "latch.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := e2etest.ExampleEnv("UNUSED_SECRET")
+	f, err := config.Load(b, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.Apply(ctx, store, f, config.ApplyOptions{Hasher: password.NewTestHasher()}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The user pool: a signing key and its JWKS.
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "pool-key-1", Algorithm: "RS256", Use: "sig"}}})
+	pool := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/jwks.json" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks)
+	}))
+	t.Cleanup(pool.Close)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "pool-key-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cognitoToken := func(sub, clientID string) string {
+		now := time.Now().Unix()
+		claims, _ := json.Marshal(map[string]any{
+			"sub": sub, "iss": pool.URL, "client_id": clientID, "origin_jti": "o-" + sub, "event_id": "e-" + sub,
+			"token_use": "access", "scope": "aws.cognito.signin.user.admin", "auth_time": now, "exp": now + 3600,
+			"iat": now, "jti": "j-" + sub, "username": "erin",
+		})
+		sig, err := signer.Sign(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := sig.CompactSerialize()
+		return s
+	}
+
+	bin := buildBootstrap(t)
+	common := append(awsEnv, "LATCH_STORE="+storeURL, "LATCH_ISSUER="+testIssuer)
+	signupFn := startBootstrap(t, bin, append(common, "LATCH_LAMBDA_HANDLER=signup", "LATCH_SIGNUP_ORG=payroll")...)
+	trusted := fmt.Sprintf(`[{"issuer": %q, "org": "payroll", "client_ids": ["pool-app"]}]`, pool.URL)
+	authzFn := startBootstrap(t, bin, append(common, "LATCH_LAMBDA_HANDLER=authorizer", "LATCH_TRUSTED_ISSUERS="+trusted)...)
+	decide := func(tok, method, path string) string {
+		t.Helper()
+		ev, arn := requestEvent(tok, method, path)
+		return effect(t, authzFn.invoke(t, ev), arn)
+	}
+
+	const sub = "7d3e9a1c-40b2-4c55-9f0e-2b6c1d8e4f10"
+	tok := cognitoToken(sub, "pool-app")
+	// Before the confirmation there is no such Latch user: refused.
+	if got := decide(tok, "GET", "/api/employee/"+sub+"/paystubs"); got != "Unauthorized" {
+		t.Fatalf("a Cognito user Latch does not know: %s", got)
+	}
+	ev := `{"version":"1","region":"us-east-1","userPoolId":"us-east-1_Pool","userName":"erin",
+	  "callerContext":{"awsSdkVersion":"aws-sdk-unknown-unknown","clientId":"pool-app"},
+	  "triggerSource":"PostConfirmation_ConfirmSignUp",
+	  "request":{"userAttributes":{"sub":"` + sub + `","email_verified":"true","email":"erin@payroll.example.com"}},"response":{}}`
+	res := signupFn.invoke(t, ev)
+	if res.errorMsg != "" || !strings.Contains(string(res.body), `"triggerSource":"PostConfirmation_ConfirmSignUp"`) {
+		t.Fatalf("signup function: %s %s", res.errorMsg, res.body)
+	}
+	u, err := store.GetUser(ctx, "payroll", sub)
+	if err != nil || u.Username != "erin" || len(u.Roles) != 1 || u.Roles[0] != "employee" {
+		t.Fatalf("the confirmed user: %+v %v", u, err)
+	}
+	// The new employee reads their own records, and nobody else's. The
+	// authorizer may have cached the absence for its cache TTL: wait.
+	deadline := time.Now().Add(10 * time.Second)
+	for decide(tok, "GET", "/api/employee/"+sub+"/paystubs") != "Allow" {
+		if time.Now().After(deadline) {
+			t.Fatal("the confirmed Cognito user is not allowed their own paystubs")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := decide(tok, "GET", "/api/employee/5/paystubs"); got != "Deny" {
+		t.Errorf("a Cognito user reads employee 5: %s", got)
+	}
+	// A token of another app client of the pool, and one signed by another key, are refused.
+	if got := decide(cognitoToken(sub, "other-app"), "GET", "/api/employee/"+sub+"/paystubs"); got != "Unauthorized" {
+		t.Errorf("another app client's token: %s", got)
+	}
+	forged := tok[:strings.LastIndexByte(tok, '.')+1] + base64.RawURLEncoding.EncodeToString(make([]byte, 256))
+	if got := decide(forged, "GET", "/api/employee/"+sub+"/paystubs"); got != "Unauthorized" {
+		t.Errorf("a forged signature: %s", got)
+	}
 }

@@ -132,10 +132,14 @@ func (k *Keys) Reload(ctx context.Context) error {
 		return fmt.Errorf("token: reload signing keys: %w", err)
 	}
 	if !hasCurrent(list) {
-		return latch.Wrap(latch.EINTERNAL, "token.Reload", errors.New("store has no current signing key"))
+		return latch.Wrap(latch.EINTERNAL, "token.Reload", ErrNoCurrentKey)
 	}
 	return k.install(list)
 }
+
+// ErrNoCurrentKey is Reload's error (under errors.Is) when the store holds
+// no current key yet: the first token-issuing process creates one (Load).
+var ErrNoCurrentKey = errors.New("store has no current signing key")
 
 // Rotate makes a new key (of the configured algorithm) current. The keys that
 // were current become previous and expire overlap from now; previous keys
