@@ -23,6 +23,11 @@
 //
 // The client secret comes from -client-secret or LATCH_BENCH_CLIENT_SECRET
 // (preferred: command lines are visible to other users of the machine).
+//
+// With -ddb-counts URL (the counts URL of `loadgen ddb-proxy`, see
+// ddbproxy.go, placed between the server and DynamoDB Local) it also reports
+// the DynamoDB requests the server made during the measured window, by
+// operation, and per successful request.
 package main
 
 import (
@@ -33,7 +38,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -48,7 +52,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "ddb-proxy" {
+		err = runDDBProxy(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	} else {
+		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -82,6 +91,7 @@ type options struct {
 	jsonOut      bool
 	timeout      time.Duration
 	label        string
+	ddbCounts    string
 }
 
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -102,6 +112,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
 	fs.StringVar(&o.label, "label", "", "a name for this run, echoed in the output")
+	fs.StringVar(&o.ddbCounts, "ddb-counts", "", "counts URL of a `loadgen ddb-proxy` in front of the server's DynamoDB (http://127.0.0.1:PORT"+countsPath+"), to report DynamoDB requests per request")
 	if err := fs.Parse(args); err != nil {
 		return o, usageError{err.Error()}
 	}
@@ -149,6 +160,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	if o.pid < 0 {
 		return o, usagef("-pid must be positive")
 	}
+	if o.ddbCounts != "" {
+		if _, err := loopbackURL("-ddb-counts", o.ddbCounts); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
 }
 
@@ -173,6 +189,13 @@ type result struct {
 	// The load generator's own CPU time over the window: it competes with the
 	// server for the same cores.
 	LoadgenCPUSeconds *float64 `json:"loadgen_cpu_seconds,omitempty"`
+	// DynamoDB requests the server made over the window (with -ddb-counts):
+	// in all, per successful request, and by operation and kind of item, in
+	// all ("GetItem[JTI]=3000 GetItem[CLIENT]=2") and per successful request.
+	DDBRequests      *int     `json:"ddb_requests,omitempty"`
+	DDBPerRequest    *float64 `json:"ddb_requests_per_request,omitempty"`
+	DDBOps           string   `json:"ddb_ops,omitempty"`
+	DDBOpsPerRequest string   `json:"ddb_ops_per_request,omitempty"`
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -236,20 +259,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // ignores proxy settings, follows no redirect and only connects to loopback
 // addresses (whatever "localhost" resolves to).
 func newClient(concurrency int, timeout time.Duration) *http.Client {
-	dialer := &net.Dialer{
-		Timeout:   5 * time.Second,
-		KeepAlive: 30 * time.Second,
-		Control: func(network, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-				return fmt.Errorf("refusing to connect to %s: not a loopback address", address)
-			}
-			return nil
-		},
-	}
+	dialer := loopbackDialer()
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         dialer.DialContext,
@@ -433,6 +443,11 @@ func measure(ctx context.Context, client *http.Client, o options, endpoint, auth
 		srvCPU0, cpuErr = cpuSeconds(strconv.Itoa(o.pid))
 	}
 	genCPU0, genErr := cpuSeconds("self")
+	var ddb0 map[string]int
+	var ddbErr error
+	if o.ddbCounts != "" {
+		ddb0, ddbErr = fetchDDBCounts(client, o.ddbCounts)
+	}
 	wg.Wait()
 	// Only answers received before the deadline were counted, so the window
 	// is the nominal one.
@@ -443,6 +458,10 @@ func measure(ctx context.Context, client *http.Client, o options, endpoint, auth
 	}
 	if genErr == nil {
 		genCPU1, genErr = cpuSeconds("self")
+	}
+	var ddb1 map[string]int
+	if o.ddbCounts != "" && ddbErr == nil {
+		ddb1, ddbErr = fetchDDBCounts(client, o.ddbCounts)
 	}
 	if ctx.Err() != nil {
 		return result{}, ctx.Err()
@@ -491,6 +510,22 @@ func measure(ctx context.Context, client *http.Client, o options, endpoint, auth
 	if genErr == nil {
 		g := genCPU1 - genCPU0
 		res.LoadgenCPUSeconds = &g
+	}
+	if o.ddbCounts != "" {
+		if ddbErr != nil {
+			fmt.Fprintf(stderr, "loadgen: DynamoDB request counts unavailable: %v\n", ddbErr)
+		} else {
+			d := opsDiff(ddb0, ddb1)
+			n := 0
+			for _, v := range d {
+				n += v
+			}
+			res.DDBRequests, res.DDBOps = &n, formatOps(d)
+			if len(all) > 0 {
+				per := float64(n) / float64(len(all))
+				res.DDBPerRequest, res.DDBOpsPerRequest = &per, formatOpsPer(d, len(all))
+			}
+		}
 	}
 	if res.Requests == 0 {
 		return res, fmt.Errorf("no successful request in the measured window (%d errors)", res.Errors)
@@ -560,6 +595,13 @@ func (r result) line() string {
 	}
 	if r.LoadgenCPUSeconds != nil {
 		fmt.Fprintf(&b, " loadgen_cpu_s=%.2f", *r.LoadgenCPUSeconds)
+	}
+	if r.DDBRequests != nil {
+		fmt.Fprintf(&b, " ddb_requests=%d", *r.DDBRequests)
+		if r.DDBPerRequest != nil {
+			fmt.Fprintf(&b, " ddb_per_request=%.4f", *r.DDBPerRequest)
+		}
+		fmt.Fprintf(&b, " ddb_ops=%q", r.DDBOps)
 	}
 	return b.String()
 }

@@ -189,7 +189,7 @@ func openStore(ctx context.Context, url string) (latch.Store, error) {
 	if !strings.HasPrefix(url, "dynamodb://") {
 		return nil, fmt.Errorf("LATCH_STORE: unsupported store URL %q (the Lambda functions support dynamodb://TABLE?region=R only)", redactURL(url))
 	}
-	s, err := dynamodb.Open(ctx, url, dynamodb.Options{})
+	s, err := dynamodb.OpenEnv(url, os.Getenv, dynamodb.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("LATCH_STORE: %w", err)
 	}

@@ -206,7 +206,7 @@ func TestBootstrapDynamoDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := dynamodb.NewClient(ctx, cfg, 0)
+	client, err := dynamodb.NewEnvClient(cfg, os.Getenv, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func TestBootstrapSeedFlow(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	cfg, _ := dynamodb.ParseURL(storeURL)
-	client, err := dynamodb.NewClient(ctx, cfg, 0)
+	client, err := dynamodb.NewEnvClient(cfg, os.Getenv, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestBootstrapCognito(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	cfg, _ := dynamodb.ParseURL(storeURL)
-	client, err := dynamodb.NewClient(ctx, cfg, 0)
+	client, err := dynamodb.NewEnvClient(cfg, os.Getenv, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+
+	"latch.dev/latch"
 )
 
 // runLatch runs the CLI in process.
@@ -44,5 +47,17 @@ func TestAuthorizeOffline(t *testing.T) {
 		if code != c.code || !strings.Contains(out, c.want) {
 			t.Errorf("%v: exit %d, out %q, err %q; want exit %d and %q", c.args, code, out, errOut, c.code, c.want)
 		}
+	}
+}
+
+func TestErrorTextNamesTheFailedCall(t *testing.T) {
+	fault := latch.Wrap(latch.EINTERNAL, "dynamodb.CreateSigningKey", errors.New("UnknownOperationException: TransactWriteItems"))
+	if got := errorText(fault); !strings.Contains(got, "dynamodb.CreateSigningKey") || !strings.Contains(got, "UnknownOperationException") {
+		t.Errorf("errorText(fault) = %q: it must name the operation and the server's error", got)
+	}
+	// A refusal keeps its chosen message, without the chain.
+	refused := &latch.Error{Code: latch.EINVALID, Message: "bad input", Err: errors.New("detail")}
+	if got := errorText(refused); got != "bad input" {
+		t.Errorf("errorText(refused) = %q", got)
 	}
 }

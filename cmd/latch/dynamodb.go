@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"latch.dev/latch/internal/store/dynamodb"
+	"latch.dev/latch/internal/store/dynamodb/awsconfig"
 )
 
 func dynamodbCommand(e env, stdout io.Writer) *cli.Command {
@@ -42,7 +43,7 @@ func dynamodbCommand(e env, stdout io.Writer) *cli.Command {
 				if err != nil {
 					return err
 				}
-				client, err := dynamodb.NewClient(ctx, c, 0)
+				client, err := awsconfig.NewClient(ctx, c, 0)
 				if err != nil {
 					return err
 				}

@@ -135,7 +135,11 @@ func run(ctx context.Context, args []string, environ []string, stdin io.Reader, 
 	return err
 }
 
-// errorText is what the CLI prints for err: the chosen message, never a cause.
+// errorText is what the CLI prints for err: the chosen message, and for a
+// fault (a store that is down or answers something unexpected) the whole
+// chain too, operation and server error included: the person at the
+// terminal runs the store and needs to know which call failed. A server
+// never shows a cause to its clients; the CLI's user is the operator.
 func errorText(err error) string {
 	var ce *cliError
 	if errors.As(err, &ce) {
@@ -143,6 +147,10 @@ func errorText(err error) string {
 	}
 	var le *latch.Error
 	if errors.As(err, &le) {
+		switch latch.ErrorCode(err) {
+		case latch.EINTERNAL, latch.EUNAVAILABLE:
+			return latch.ErrorMessage(err) + " (" + err.Error() + ")"
+		}
 		return latch.ErrorMessage(err)
 	}
 	return err.Error()

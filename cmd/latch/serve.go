@@ -24,6 +24,7 @@ import (
 	"latch.dev/latch/internal/server"
 	"latch.dev/latch/internal/store/bolt"
 	"latch.dev/latch/internal/store/dynamodb"
+	"latch.dev/latch/internal/store/dynamodb/awsconfig"
 	"latch.dev/latch/internal/token"
 )
 
@@ -68,7 +69,7 @@ func serveCommand(e env, stdout, stderr io.Writer) *cli.Command {
 func openStore(ctx context.Context, url string, clock latch.Clock) (latch.Store, error) {
 	switch {
 	case strings.HasPrefix(url, "dynamodb://"):
-		s, err := dynamodb.Open(ctx, url, dynamodb.Options{Clock: clock})
+		s, err := awsconfig.Open(ctx, url, dynamodb.Options{Clock: clock})
 		if err != nil {
 			return nil, err
 		}

@@ -105,13 +105,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -148,8 +148,9 @@ type Options struct {
 	// WatchBuffer is the number of changes buffered per subscriber of Watch
 	// before it gets a latch.ChangeReset; 256 by default.
 	WatchBuffer int
-	// MaxAttempts bounds the SDK retryer's attempts per request (Open only:
-	// New uses the client it is given); 5 by default.
+	// MaxAttempts bounds the SDK retryer's attempts per request (OpenEnv
+	// and awsconfig.Open only: New uses the client it is given); 5 by
+	// default.
 	MaxAttempts int
 }
 
@@ -206,33 +207,58 @@ func ParseURL(raw string) (Config, error) {
 	return c, nil
 }
 
-// NewClient returns a DynamoDB client for c, from the SDK's default
-// configuration (environment, shared files, instance roles; the environment
-// variable AWS_ENDPOINT_URL_DYNAMODB included), with the standard retryer.
-func NewClient(ctx context.Context, c Config, maxAttempts int) (*ddb.Client, error) {
+// NewEnvClient returns a DynamoDB client configured from the environment
+// alone, as the Lambda runtime sets it: the region from c or AWS_REGION,
+// the credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+// AWS_SESSION_TOKEN, the endpoint from c, AWS_ENDPOINT_URL_DYNAMODB or
+// AWS_ENDPOINT_URL, with the standard retryer. It reads no shared config
+// file and runs no credential chain, so that the Lambda binary does not link
+// the SDK's configuration loader (package awsconfig has the full one, for
+// servers).
+func NewEnvClient(c Config, getenv func(string) string, maxAttempts int) (*ddb.Client, error) {
 	if maxAttempts <= 0 {
 		maxAttempts = defaultMaxAttempts
 	}
-	loads := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = maxAttempts })
+	region := c.Region
+	if region == "" {
+		region = getenv("AWS_REGION")
+	}
+	if region == "" {
+		return nil, latch.Errorf(latch.EINVALID, "store: no region (add ?region=R to the store URL or set AWS_REGION)")
+	}
+	id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
+	if id == "" || secret == "" {
+		return nil, latch.Errorf(latch.EINVALID, "store: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+	}
+	token := getenv("AWS_SESSION_TOKEN")
+	endpoint := c.Endpoint
+	for _, name := range []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"} {
+		if endpoint == "" {
+			endpoint = getenv(name)
+		}
+	}
+	opts := ddb.Options{
+		Region: region,
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: token, Source: "environment"}, nil
 		}),
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = maxAttempts }),
+		Logger:  logging.NewStandardLogger(os.Stderr),
 	}
-	if c.Region != "" {
-		loads = append(loads, config.WithRegion(c.Region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, loads...)
-	if err != nil {
-		return nil, latch.Wrap(latch.EUNAVAILABLE, "dynamodb.Open", err)
-	}
-	return ddb.NewFromConfig(cfg, func(o *ddb.Options) {
+	return ddb.New(opts, ClientOptions(Config{Endpoint: endpoint})), nil
+}
+
+// ClientOptions are what every client of this package needs on top of the
+// SDK's defaults: c's endpoint, and a logger without the SDK's noise.
+func ClientOptions(c Config) func(*ddb.Options) {
+	return func(o *ddb.Options) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 		}
 		if o.Logger != nil {
 			o.Logger = quietLogger{o.Logger}
 		}
-	}), nil
+	}
 }
 
 // quietLogger drops the SDK's warning about closing an error response
@@ -248,14 +274,15 @@ func (l quietLogger) Logf(c logging.Classification, format string, v ...any) {
 	l.next.Logf(c, format, v...)
 }
 
-// Open returns a store on the table a dynamodb:// URL names. It does not
-// create the table (see CreateTable) and does not contact DynamoDB (see Ping).
-func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+// OpenEnv returns a store on the table a dynamodb:// URL names, with a
+// client from the environment (NewEnvClient). It does not create the table
+// (see CreateTable) and does not contact DynamoDB (see Ping).
+func OpenEnv(rawURL string, getenv func(string) string, opts Options) (*Store, error) {
 	c, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	client, err := NewClient(ctx, c, opts.MaxAttempts)
+	client, err := NewEnvClient(c, getenv, opts.MaxAttempts)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,7 +31,7 @@ func TestConformance(t *testing.T) {
 		t.Setenv("AWS_SECRET_ACCESS_KEY", "dummy")
 	}
 	ctx := context.Background()
-	client, err := NewClient(ctx, Config{Region: "us-east-1", Endpoint: endpoint}, 0)
+	client, err := NewEnvClient(Config{Region: "us-east-1", Endpoint: endpoint}, os.Getenv, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestOpenAgainstLocal opens a store by URL, the way latch serve does.
+// TestOpenAgainstLocal opens a store by URL, the way the Lambda bootstrap does.
 func TestOpenAgainstLocal(t *testing.T) {
 	endpoint := os.Getenv("LATCH_TEST_DYNAMODB_ENDPOINT")
 	if endpoint == "" {
@@ -58,7 +59,7 @@ func TestOpenAgainstLocal(t *testing.T) {
 	}
 	ctx := t.Context()
 	table := "latch-open-" + randomHex(4)
-	s, err := Open(ctx, "dynamodb://"+table+"?region=us-east-1&endpoint="+endpoint, Options{})
+	s, err := OpenEnv("dynamodb://"+table+"?region=us-east-1&endpoint="+endpoint, os.Getenv, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestOpenAgainstLocal(t *testing.T) {
 	if got := latch.ErrorCode(s.Ping(ctx)); got != latch.EUNAVAILABLE {
 		t.Fatalf("Ping of a missing table: code %q, want %q", got, latch.EUNAVAILABLE)
 	}
-	client, err := NewClient(ctx, Config{Region: "us-east-1", Endpoint: endpoint}, 0)
+	client, err := NewEnvClient(Config{Region: "us-east-1", Endpoint: endpoint}, os.Getenv, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,5 +142,36 @@ func TestParseURL(t *testing.T) {
 		if !tc.ok && latch.ErrorCode(err) != latch.EINVALID {
 			t.Errorf("ParseURL(%q): code %q, want %q", tc.in, latch.ErrorCode(err), latch.EINVALID)
 		}
+	}
+}
+
+func TestNewEnvClient(t *testing.T) {
+	env := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "tok",
+		"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8000", "AWS_ENDPOINT_URL": "http://127.0.0.1:9999"}
+	getenv := func(k string) string { return env[k] }
+	c, err := NewEnvClient(Config{}, getenv, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Options()
+	if o.Region != "eu-west-1" || aws.ToString(o.BaseEndpoint) != "http://127.0.0.1:8000" {
+		t.Fatalf("region %q endpoint %q", o.Region, aws.ToString(o.BaseEndpoint))
+	}
+	creds, err := o.Credentials.Retrieve(t.Context())
+	if err != nil || creds.AccessKeyID != "AKIDEXAMPLE" || creds.SessionToken != "tok" {
+		t.Fatalf("credentials %+v %v", creds, err)
+	}
+	// The URL's endpoint and region win over the environment's.
+	c, _ = NewEnvClient(Config{Region: "us-east-2", Endpoint: "http://127.0.0.1:7000"}, getenv, 0)
+	if o := c.Options(); o.Region != "us-east-2" || aws.ToString(o.BaseEndpoint) != "http://127.0.0.1:7000" {
+		t.Fatalf("region %q endpoint %q", o.Region, aws.ToString(o.BaseEndpoint))
+	}
+	for _, k := range []string{"AWS_REGION", "AWS_SECRET_ACCESS_KEY"} {
+		old := env[k]
+		delete(env, k)
+		if _, err := NewEnvClient(Config{}, getenv, 0); !latch.IsCode(err, latch.EINVALID) || !strings.Contains(err.Error(), k) {
+			t.Errorf("without %s: %v", k, err)
+		}
+		env[k] = old
 	}
 }

@@ -60,7 +60,7 @@ func TestStreamMatchesTheFeed(t *testing.T) {
 		t.Setenv("AWS_SECRET_ACCESS_KEY", "dummy")
 	}
 	ctx := t.Context()
-	client, err := NewClient(ctx, Config{Region: "us-east-1", Endpoint: endpoint}, 0)
+	client, err := NewEnvClient(Config{Region: "us-east-1", Endpoint: endpoint}, os.Getenv, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
