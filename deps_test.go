@@ -48,8 +48,9 @@ func isStd(path string) bool {
 
 // TestImportRules makes ARCHITECTURE.md's layering executable: dependencies
 // point inwards, the domain and the policy engine know no adapter, and only
-// cmd/ chooses a store. Test support (clocktest, e2etest) stays out of
-// non-test code: go list's Imports leave out what only _test.go files import.
+// cmd/ chooses a store. Test support (clocktest, e2etest, redistest,
+// sharedcachetest) stays out of non-test code: go list's Imports leave out
+// what only _test.go files import.
 func TestImportRules(t *testing.T) {
 	const mod = "latch.dev/latch"
 	for _, p := range listPackages(t) {
@@ -62,10 +63,12 @@ func TestImportRules(t *testing.T) {
 			case strings.HasPrefix(imp, mod+"/internal/store/") && imp != mod+"/internal/store/storetest" && imp != mod+"/internal/store/feed" && !strings.HasPrefix(p.ImportPath, mod+"/cmd/") &&
 				!strings.HasPrefix(p.ImportPath, imp+"/"):
 				t.Errorf("%s imports the store backend %s; only cmd/ chooses a store", p.ImportPath, imp)
-			case strings.HasPrefix(imp, mod+"/internal/clocktest") && p.ImportPath != mod+"/internal/store/storetest":
+			case strings.HasPrefix(imp, mod+"/internal/clocktest") && p.ImportPath != mod+"/internal/store/storetest" && p.ImportPath != mod+"/internal/sharedcache/sharedcachetest":
 				t.Errorf("%s imports clocktest, which is for tests", p.ImportPath)
 			case strings.HasPrefix(imp, mod+"/internal/e2etest"):
 				t.Errorf("%s imports e2etest, which is for tests", p.ImportPath)
+			case imp == mod+"/internal/redistest" || imp == mod+"/internal/sharedcache/sharedcachetest":
+				t.Errorf("%s imports %s, which is for tests", p.ImportPath, imp)
 			case imp == mod+"/internal/store/dynamodb/streamtest":
 				t.Errorf("%s imports streamtest, which is for tests", p.ImportPath)
 			case (p.ImportPath == mod+"/internal/token" || p.ImportPath == mod+"/internal/password") &&

@@ -19,6 +19,7 @@ import (
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
 	"latch.dev/latch/internal/server"
+	"latch.dev/latch/internal/sharedcache"
 	"latch.dev/latch/internal/store/dynamodb"
 	"latch.dev/latch/internal/stream"
 	"latch.dev/latch/internal/token"
@@ -38,9 +39,9 @@ type app struct {
 	s      settings
 }
 
-func newApp(ctx context.Context, source latch.Store, s settings, log *slog.Logger) (*app, error) {
+func newApp(ctx context.Context, source latch.Store, shared sharedcache.Cache, s settings, log *slog.Logger) (*app, error) {
 	clock := latch.SystemClock{}
-	store := cache.New(source, cache.Options{TTL: s.CacheTTL, Clock: clock})
+	store := cache.New(source, cache.Options{TTL: s.CacheTTL, Clock: clock, Shared: shared, Log: log})
 	// Keys stay in the JWKS for as long as the tokens they signed live.
 	keys, err := token.NewKeys(store, clock, s.Alg, s.AccessTTL+5*time.Minute)
 	if err != nil {
@@ -99,14 +100,21 @@ func (a *app) authorizerHandler() (func(context.Context, json.RawMessage) (any, 
 // streamHandler applies DynamoDB Streams events: grants from application
 // tables, changes of Latch's own table (LATCH_STORE's). It works on the
 // uncached store: it decides from what it reads.
-func streamHandler(source latch.Store, s settings, log *slog.Logger) (func(context.Context, json.RawMessage) (any, error), error) {
+func streamHandler(source latch.Store, shared sharedcache.Cache, s settings, log *slog.Logger) (func(context.Context, json.RawMessage) (any, error), error) {
 	cfg, err := dynamodb.ParseURL(s.Store)
 	if err != nil {
 		return nil, err
 	}
-	h, err := stream.New(source, s.GrantRules, stream.Options{
+	opts := stream.Options{
 		OwnTable: cfg.Table, PK: dynamodb.KeyAttributePK, SK: dynamodb.KeyAttributeSK, ChangeOf: dynamodb.ChangeOf, Log: log,
-	})
+	}
+	if shared != nil {
+		// Every change of Latch's table, whoever made it, invalidates the
+		// shared cache and reaches every replica (the seed's "refresh the
+		// cached policy from the stream").
+		opts.Invalidator = cache.Invalidator{Shared: shared}
+	}
+	h, err := stream.New(source, s.GrantRules, opts)
 	if err != nil {
 		return nil, fmt.Errorf("LATCH_GRANT_RULES: %w", err)
 	}

@@ -71,7 +71,7 @@ func newTestApp(t *testing.T, s settings) *app {
 		t.Fatal(err)
 	}
 	seed(t, store)
-	a, err := newApp(context.Background(), store, s, slog.New(slog.DiscardHandler))
+	a, err := newApp(context.Background(), store, nil, s, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestAuthorizerStartsOnATableWithoutKeys(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	seed(t, store)
 	s := settings{Handler: "authorizer", Issuer: testIssuer, Alg: "ES256", AccessTTL: 3600e9, CacheTTL: 5e9}
-	az, err := newApp(context.Background(), store, s, slog.New(slog.DiscardHandler))
+	az, err := newApp(context.Background(), store, nil, s, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("authorizer cold start on a table without keys: %v", err)
 	}
@@ -309,7 +309,7 @@ func TestAuthorizerStartsOnATableWithoutKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Handler = "token"
-	tk, err := newApp(context.Background(), store, s, slog.New(slog.DiscardHandler))
+	tk, err := newApp(context.Background(), store, nil, s, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

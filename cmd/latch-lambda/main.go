@@ -20,10 +20,11 @@
 // Configuration comes from the environment: LATCH_STORE (dynamodb://TABLE?
 // region=R&endpoint=URL; this binary links no other backend), LATCH_ISSUER
 // (token and authorizer), LATCH_SIGNING_ALG (ES256), LATCH_ACCESS_TOKEN_TTL
-// (1h), LATCH_CACHE_TTL (5s), LATCH_HTTP_IAM, LATCH_TRUSTED_ISSUERS
+// (1h), LATCH_CACHE_TTL (5s; 1s with Redis), LATCH_HTTP_IAM, LATCH_TRUSTED_ISSUERS
 // (authorizer: external issuers such as Cognito user pools, package
 // internal/trust), LATCH_GRANT_RULES (stream), LATCH_SIGNUP_ORG (signup),
-// LATCH_LOG_LEVEL (info). Everything is built once, at cold start, and a
+// LATCH_CACHE (memory, or a Redis URL: the cache the functions and servers
+// share), LATCH_LOG_LEVEL (info). Everything is built once, at cold start, and a
 // setting that does not parse stops the cold start with a message naming
 // it. Keys, secrets and tokens are never logged.
 //
@@ -45,6 +46,7 @@ import (
 	awslambda "github.com/aws/aws-lambda-go/lambda"
 
 	"latch.dev/latch"
+	"latch.dev/latch/internal/sharedcache"
 	"latch.dev/latch/internal/store/dynamodb"
 	"latch.dev/latch/internal/stream"
 	"latch.dev/latch/internal/trust"
@@ -64,7 +66,15 @@ func main() {
 	if err != nil {
 		fatal(log, err)
 	}
-	h, err := newHandler(ctx, source, s, log)
+	var shared sharedcache.Cache
+	if s.Cache != "memory" {
+		r, err := sharedcache.NewRedis(ctx, s.Cache, sharedcache.Options{})
+		if err != nil {
+			fatal(log, fmt.Errorf("LATCH_CACHE: %s", latch.ErrorMessage(err)))
+		}
+		shared = r
+	}
+	h, err := newHandler(ctx, source, shared, s, log)
 	if err != nil {
 		fatal(log, err)
 	}
@@ -72,15 +82,16 @@ func main() {
 	awslambda.Start(h)
 }
 
-// newHandler builds the handler s.Handler names.
-func newHandler(ctx context.Context, source latch.Store, s settings, log *slog.Logger) (func(context.Context, json.RawMessage) (any, error), error) {
+// newHandler builds the handler s.Handler names; shared is the Redis cache,
+// or nil.
+func newHandler(ctx context.Context, source latch.Store, shared sharedcache.Cache, s settings, log *slog.Logger) (func(context.Context, json.RawMessage) (any, error), error) {
 	switch s.Handler {
 	case "stream":
-		return streamHandler(source, s, log)
+		return streamHandler(source, shared, s, log)
 	case "signup":
 		return signupHandler(source, s, log)
 	}
-	a, err := newApp(ctx, source, s, log)
+	a, err := newApp(ctx, source, shared, s, log)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +125,8 @@ type settings struct {
 	AccessTTL time.Duration
 	CacheTTL  time.Duration
 	HTTPIAM   bool
+	// Cache is "memory" or a Redis URL (token, authorizer, stream).
+	Cache string
 	// TrustedIssuers (authorizer), GrantRules (stream), SignupOrg (signup).
 	TrustedIssuers []trust.Issuer
 	GrantRules     []stream.Rule
@@ -135,6 +148,14 @@ func settingsFromEnv(getenv func(string) string) (settings, error) {
 	}
 	if s.Store == "" {
 		return s, fmt.Errorf("LATCH_STORE is not set (want dynamodb://TABLE?region=R)")
+	}
+	s.Cache = getenv("LATCH_CACHE")
+	switch {
+	case s.Cache == "":
+		s.Cache = "memory"
+	case s.Cache == "memory", strings.HasPrefix(s.Cache, "redis://"), strings.HasPrefix(s.Cache, "rediss://"):
+	default:
+		return s, fmt.Errorf("LATCH_CACHE: want memory or redis://[user:password@]host:port/db (rediss:// for TLS), not %q", redactURL(s.Cache))
 	}
 	if s.Issuer == "" && (s.Handler == "token" || s.Handler == "authorizer") {
 		return s, fmt.Errorf("LATCH_ISSUER is not set (the issuer URL of the token endpoint)")
@@ -173,6 +194,12 @@ func settingsFromEnv(getenv func(string) string) (settings, error) {
 			}
 			*d.to = x
 		}
+	}
+	if s.Cache != "memory" && getenv("LATCH_CACHE_TTL") == "" {
+		// A frozen Lambda sandbox reads Redis's messages only when it is
+		// thawed, possibly after its next decision: its in-process entries
+		// must not outlive the 1 s bound on their own.
+		s.CacheTTL = time.Second
 	}
 	if v := getenv("LATCH_HTTP_IAM"); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -27,6 +27,7 @@ import (
 	"latch.dev/latch/internal/e2etest"
 	"latch.dev/latch/internal/password"
 	"latch.dev/latch/internal/policy"
+	"latch.dev/latch/internal/redistest"
 	"latch.dev/latch/internal/store/dynamodb"
 	"latch.dev/latch/internal/store/dynamodb/streamtest"
 )
@@ -450,4 +451,135 @@ func TestBootstrapCognito(t *testing.T) {
 	if got := decide(forged, "GET", "/api/employee/"+sub+"/paystubs"); got != "Unauthorized" {
 		t.Errorf("a forged signature: %s", got)
 	}
+}
+
+// TestBootstrapRedis: the functions share a Redis cache. The authorizer runs
+// with a one-hour in-process TTL, so only Redis can tell it of a change in
+// time: a token revoked through the token function is refused within a
+// second; a change written to the table by something that knows nothing of
+// Redis (here, the store itself) reaches it through the stream function,
+// which reads the table's real stream and invalidates.
+func TestBootstrapRedis(t *testing.T) {
+	endpoint := os.Getenv("LATCH_TEST_DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		if os.Getenv("LATCH_REQUIRE_DYNAMODB") != "" {
+			t.Fatal("LATCH_REQUIRE_DYNAMODB is set but LATCH_TEST_DYNAMODB_ENDPOINT is not")
+		}
+		t.Skip("needs DynamoDB Local: internal/store/dynamodb/testdata/run-local.sh runs this test")
+	}
+	redis := redistest.Start(t)
+	ctx := context.Background()
+	table := fmt.Sprintf("latch-redis-%d", time.Now().UnixNano())
+	storeURL := "dynamodb://" + table + "?region=us-east-1&endpoint=" + endpoint
+	awsEnv := []string{"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=dummy", "AWS_SECRET_ACCESS_KEY=dummy"}
+	for _, kv := range awsEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	cfg, _ := dynamodb.ParseURL(storeURL)
+	client, err := dynamodb.NewEnvClient(cfg, os.Getenv, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamodb.CreateTable(ctx, client, table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	store := dynamodb.New(client, table, dynamodb.Options{})
+	env := e2etest.ExampleEnv("PAYROLL_REPORTS_SECRET")
+	for _, text := range []string{"", seedExtra} {
+		if text == "" {
+			b, err := os.ReadFile(filepath.Join("..", "..", "examples", "latch.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			text = string(b)
+		}
+		f, err := config.Load([]byte(text), func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Apply(ctx, store, f, config.ApplyOptions{Hasher: password.NewTestHasher()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := buildBootstrap(t)
+	common := append(awsEnv, "LATCH_STORE="+storeURL, "LATCH_ISSUER="+testIssuer, "LATCH_CACHE="+redis.URL())
+	tokenFn := startBootstrap(t, bin, append(common, "LATCH_LAMBDA_HANDLER=token")...)
+	authzFn := startBootstrap(t, bin, append(common, "LATCH_LAMBDA_HANDLER=authorizer", "LATCH_CACHE_TTL=1h")...)
+	streamFn := startBootstrap(t, bin, append(common, "LATCH_LAMBDA_HANDLER=stream")...)
+
+	token := func() string {
+		t.Helper()
+		res := tokenFn.invoke(t, restTokenEvent("payroll-reports", env["PAYROLL_REPORTS_SECRET"], url.Values{"grant_type": {"client_credentials"}}))
+		var resp events.APIGatewayProxyResponse
+		if res.errorMsg != "" || json.Unmarshal(res.body, &resp) != nil {
+			t.Fatalf("token function: %s %s", res.errorMsg, res.body)
+		}
+		return accessToken(t, resp.StatusCode, resp.Body)
+	}
+	decide := func(tok string) string {
+		t.Helper()
+		ev, arn := requestEvent(tok, "GET", "/api/employee/5")
+		return effect(t, authzFn.invoke(t, ev), arn)
+	}
+	within := func(what, tok, want string, bound time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for {
+			if got := decide(tok); got == want {
+				return time.Since(start)
+			}
+			if time.Since(start) > bound {
+				t.Fatalf("%s: not %s within %s", what, want, bound)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	// 1. A revocation through the token function reaches the warm authorizer.
+	tok := token()
+	if got := decide(tok); got != "Allow" {
+		t.Fatalf("fresh token: %s", got)
+	}
+	revoke := restTokenEvent("payroll-reports", env["PAYROLL_REPORTS_SECRET"], url.Values{"token": {tok}})
+	revoke = strings.Replace(revoke, `"path":"/oauth2/token"`, `"path":"/oauth2/revoke"`, 1)
+	if res := tokenFn.invoke(t, revoke); res.errorMsg != "" || !strings.Contains(string(res.body), `"statusCode":200`) {
+		t.Fatalf("revoke: %s %s", res.errorMsg, res.body)
+	}
+	took := within("a revoked token", tok, "Unauthorized", time.Second)
+
+	// 2. A change that bypasses every cache: disable the client in the
+	// table itself. The authorizer keeps its (one-hour) entry until the
+	// stream function reads the record and tells every replica.
+	tok = token()
+	if got := decide(tok); got != "Allow" {
+		t.Fatalf("second token: %s", got)
+	}
+	if _, err := store.UpdateClient(ctx, "payroll-reports", func(c *latch.Client) error { c.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := decide(tok); got != "Allow" {
+		t.Fatalf("the authorizer learned of a write nobody published (%s): the test cannot tell the stream's part", got)
+	}
+	own, err := client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := streamtest.New(ctx, endpoint, "us-east-1", aws.ToString(own.Table.LatestStreamArn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := reader.Wait(ctx, 1, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := streamFn.invoke(t, string(streamtest.Event(recs))); res.errorMsg != "" || !strings.Contains(string(res.body), `"batchItemFailures":[]`) {
+		t.Fatalf("stream function: %s %s", res.errorMsg, res.body)
+	}
+	viaStream := within("a client disabled in the table", tok, "Unauthorized", time.Second)
+	t.Logf("revocation through the token function honoured after %s; a table write, through the stream function, after %s",
+		took.Round(time.Millisecond), viaStream.Round(time.Millisecond))
 }

@@ -22,6 +22,7 @@ import (
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
 	"latch.dev/latch/internal/server"
+	"latch.dev/latch/internal/sharedcache"
 	"latch.dev/latch/internal/store/bolt"
 	"latch.dev/latch/internal/store/dynamodb"
 	"latch.dev/latch/internal/store/dynamodb/awsconfig"
@@ -103,8 +104,9 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 	if storeURL == "" {
 		storeURL = "bolt://" + filepath.Join(data, "latch.db")
 	}
-	if c := cmd.String("cache"); c != "memory" {
-		return usageErrorf("--cache: unsupported cache %q (this build supports: memory)", c)
+	cacheURL := cmd.String("cache")
+	if cacheURL != "memory" && !strings.HasPrefix(cacheURL, "redis://") && !strings.HasPrefix(cacheURL, "rediss://") {
+		return usageErrorf("--cache: unsupported cache %q (use memory, or redis://[user:password@]host:port/db, rediss:// for TLS)", redactURL(cacheURL))
 	}
 	alg := cmd.String("signing-alg")
 	switch alg {
@@ -147,8 +149,24 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 		return err
 	}
 	// Everything but the token endpoint's authentication reads through the
-	// in-process cache; closing the cache closes the store.
-	store := cache.New(source, cache.Options{TTL: cmd.Duration("cache-ttl"), Clock: clock})
+	// in-process cache (and Redis behind it, when configured); closing the
+	// cache closes the store.
+	cacheOpts := cache.Options{TTL: cmd.Duration("cache-ttl"), Clock: clock, Log: log,
+		// One process owns a bolt file: its own writes drop what they
+		// change before they return, so revocation states may be cached.
+		Revocations: strings.HasPrefix(storeURL, "bolt://")}
+	if cacheURL != "memory" {
+		// Redis is not contacted here: a Redis that is down when Latch
+		// starts is read through, like one that goes down later.
+		shared, err := sharedcache.NewRedis(ctx, cacheURL, sharedcache.Options{})
+		if err != nil {
+			source.Close()
+			return usageErrorf("--cache: %s", latch.ErrorMessage(err))
+		}
+		defer shared.Close()
+		cacheOpts.Shared = shared
+	}
+	store := cache.New(source, cacheOpts)
 	defer store.Close()
 
 	hasher := password.NewHasher()

@@ -73,6 +73,11 @@ func New(d Deps) *Server {
 		}, []string{"route", "status"}),
 	}
 	reg.MustRegister(s.duration)
+	// The cache in front of the store counts its hits and its shared
+	// level's failures.
+	if c, ok := d.Store.(interface{ Collectors() []prometheus.Collector }); ok {
+		reg.MustRegister(c.Collectors()...)
+	}
 	s.oauth = oauth.New(oauth.Deps{Store: d.Store, Source: d.Source, Keys: d.Keys, Hasher: d.Hasher, Clock: d.Clock, Log: d.Log, Registry: reg}, d.OAuth)
 
 	s.authz = authorizer.New(s.oauth, d.Store, authorizer.Options{})

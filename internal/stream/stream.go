@@ -52,9 +52,10 @@ type Invalidator interface {
 	Invalidate(ctx context.Context, changes []latch.Change) error
 }
 
-// ChangeOfKey maps the key of an item of Latch's table to the change it
-// stands for (dynamodb.ChangeOf); ok is false for items no cache holds.
-type ChangeOfKey func(pk, sk string, deleted bool) (latch.Change, bool)
+// ChangeOfKey maps the key of an item of Latch's table, and its new image
+// (attr), to the change it stands for (dynamodb.ChangeOf); ok is false for
+// items no cache holds.
+type ChangeOfKey func(pk, sk string, deleted bool, attr func(name string) (string, bool)) (latch.Change, bool)
 
 // Options configure a Handler.
 type Options struct {
@@ -197,7 +198,20 @@ func (h *Handler) changeOf(rec events.DynamoDBEventRecord) (latch.Change, bool) 
 	if pk.DataType() != events.DataTypeString || sk.DataType() != events.DataTypeString {
 		return latch.Change{}, false
 	}
-	return h.opts.ChangeOf(pk.String(), sk.String(), rec.EventName == string(events.DynamoDBOperationTypeRemove))
+	attr := func(name string) (string, bool) {
+		a, ok := rec.Change.NewImage[name]
+		if !ok {
+			return "", false
+		}
+		switch a.DataType() {
+		case events.DataTypeString:
+			return a.String(), true
+		case events.DataTypeNumber:
+			return a.Number(), true
+		}
+		return "", true
+	}
+	return h.opts.ChangeOf(pk.String(), sk.String(), rec.EventName == string(events.DynamoDBOperationTypeRemove), attr)
 }
 
 // tableOf returns the table name of a stream ARN,

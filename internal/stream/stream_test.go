@@ -287,11 +287,15 @@ func TestOwnTableGoesToTheInvalidator(t *testing.T) {
 	s := openStore(t)
 	rs, _ := ParseRules(paystubRule)
 	inv := &recordingInvalidator{}
-	changeOf := func(pk, sk string, deleted bool) (latch.Change, bool) {
+	changeOf := func(pk, sk string, deleted bool, attr func(string) (string, bool)) (latch.Change, bool) {
 		if pk == "skip" {
 			return latch.Change{}, false
 		}
-		return latch.Change{Kind: latch.ChangeUser, Org: pk, ID: sk, Deleted: deleted}, true
+		ch := latch.Change{Kind: latch.ChangeUser, Org: pk, ID: sk, Deleted: deleted}
+		if v, ok := attr("ver"); ok {
+			ch.Version = uint64(len(v)) // the test's stand-in: the image reached ChangeOf
+		}
+		return ch, true
 	}
 	h, err := New(s, rs, Options{OwnTable: "latch", PK: "pk", SK: "sk", ChangeOf: changeOf, Invalidator: inv})
 	if err != nil {
@@ -299,14 +303,14 @@ func TestOwnTableGoesToTheInvalidator(t *testing.T) {
 	}
 	own := strings.Replace(paystubsARN, "paystubs", "latch", 1)
 	ev := batch(
-		record(own, "MODIFY", "1", map[string]string{"pk": "payroll", "sk": "5"}, map[string]string{}, map[string]string{}),
+		record(own, "MODIFY", "1", map[string]string{"pk": "payroll", "sk": "5"}, map[string]string{}, map[string]string{"ver": "N:123"}),
 		record(own, "REMOVE", "2", map[string]string{"pk": "payroll", "sk": "6"}, map[string]string{}, nil),
 		record(own, "INSERT", "3", map[string]string{"pk": "skip", "sk": "x"}, nil, map[string]string{}),
 	)
 	if f := handle(t, h, ev); len(f) != 0 {
 		t.Fatalf("failures %v", f)
 	}
-	want := []latch.Change{{Kind: latch.ChangeUser, Org: "payroll", ID: "5"}, {Kind: latch.ChangeUser, Org: "payroll", ID: "6", Deleted: true}}
+	want := []latch.Change{{Kind: latch.ChangeUser, Org: "payroll", ID: "5", Version: 3}, {Kind: latch.ChangeUser, Org: "payroll", ID: "6", Deleted: true}}
 	if fmt.Sprint(inv.got) != fmt.Sprint(want) {
 		t.Fatalf("invalidated %v, want %v", inv.got, want)
 	}

@@ -39,7 +39,7 @@ func TestChangeOf(t *testing.T) {
 		{"ORG#acme", "USER#", latch.Change{}, false},
 		{"SOMETHING", "ELSE", latch.Change{}, false},
 	} {
-		got, ok := ChangeOf(c.pk, c.sk, false)
+		got, ok := ChangeOf(c.pk, c.sk, false, nil)
 		if ok != c.ok || got != c.want {
 			t.Errorf("ChangeOf(%q, %q) = %+v, %v; want %+v, %v", c.pk, c.sk, got, ok, c.want, c.ok)
 		}
@@ -136,24 +136,48 @@ drain:
 		var rec struct {
 			EventName string `json:"eventName"`
 			DynamoDB  struct {
-				Keys map[string]map[string]string `json:"Keys"`
+				Keys     map[string]map[string]string `json:"Keys"`
+				NewImage map[string]map[string]any    `json:"NewImage"`
 			} `json:"dynamodb"`
 		}
 		if err := json.Unmarshal(raw, &rec); err != nil {
 			t.Fatal(err)
 		}
-		if ch, ok := ChangeOf(rec.DynamoDB.Keys[KeyAttributePK]["S"], rec.DynamoDB.Keys[KeyAttributeSK]["S"], rec.EventName == "REMOVE"); ok {
+		attr := func(name string) (string, bool) {
+			a, ok := rec.DynamoDB.NewImage[name]
+			if !ok {
+				return "", false
+			}
+			for _, t := range []string{"S", "N"} {
+				if v, ok := a[t].(string); ok {
+					return v, true
+				}
+			}
+			return "", true
+		}
+		if ch, ok := ChangeOf(rec.DynamoDB.Keys[KeyAttributePK]["S"], rec.DynamoDB.Keys[KeyAttributeSK]["S"], rec.EventName == "REMOVE", attr); ok {
 			fromStream = append(fromStream, ch)
 		}
 	}
 	for _, p := range published {
 		found := slices.ContainsFunc(fromStream, func(s latch.Change) bool {
-			return s.Kind == p.Kind && s.Deleted == p.Deleted &&
+			// Entities carry their version both ways: the shared cache
+			// invalidates at it. A family's stream change is its
+			// revocation (version 1), whatever the feed says.
+			versioned := p.Kind != latch.ChangeFamily && p.Kind != latch.ChangeToken && p.Kind != latch.ChangeSigningKey && !p.Deleted
+			return s.Kind == p.Kind && s.Deleted == p.Deleted && (!versioned || s.Version == p.Version) &&
 				(s.ID == p.ID || p.ID == "" && p.Kind == latch.ChangeSigningKey) &&
 				(s.Org == p.Org || s.Org == "" || p.Org == "")
 		})
 		if !found {
 			t.Errorf("the feed published %+v; the stream's records give no such change: %s", p, fmt.Sprint(fromStream))
 		}
+	}
+	// The revocation of f1 is version 1: what the shared cache invalidates
+	// a family at, so that its live copy (version 0) cannot be filled back.
+	if !slices.ContainsFunc(fromStream, func(s latch.Change) bool {
+		return s.Kind == latch.ChangeFamily && s.ID == "f1" && s.Version == 1
+	}) {
+		t.Errorf("no family revocation (version 1) in the stream's changes: %v", fromStream)
 	}
 }
