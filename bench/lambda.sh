@@ -50,7 +50,7 @@ fi
 
 echo "building the bootstraps and the benchmarks..." >&2
 for arch in amd64 arm64; do
-	(cd -- "$root" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -tags lambda.norpc \
+	(cd -- "$root" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath -tags lambda.norpc,latch.lambda \
 		-ldflags "-s -w" -o "$tmp/$arch/bootstrap" ./cmd/latch-lambda) </dev/null
 	(cd "$tmp/$arch" && zip -q -9 bootstrap.zip bootstrap)
 done
@@ -58,7 +58,7 @@ done
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1048576 }'; }
 echo
-echo "Bootstrap (CGO_ENABLED=0 go build -trimpath -tags lambda.norpc -ldflags \"-s -w\"), $(go env GOVERSION):"
+echo "Bootstrap (CGO_ENABLED=0 go build -trimpath -tags lambda.norpc,latch.lambda -ldflags \"-s -w\"), $(go env GOVERSION):"
 echo
 echo "| GOARCH | bootstrap | zip (-9) |"
 echo "|---|---|---|"

@@ -30,7 +30,7 @@
 //
 // Build with
 //
-//	CGO_ENABLED=0 go build -trimpath -tags lambda.norpc -ldflags "-s -w" -o bootstrap ./cmd/latch-lambda
+//	CGO_ENABLED=0 go build -trimpath -tags lambda.norpc,latch.lambda -ldflags "-s -w" -o bootstrap ./cmd/latch-lambda
 package main
 
 import (
@@ -68,6 +68,7 @@ func main() {
 	}
 	var shared sharedcache.Cache
 	if s.Cache != "memory" {
+		sharedcache.RouteClientLogs(log)
 		r, err := sharedcache.NewRedis(ctx, s.Cache, sharedcache.Options{})
 		if err != nil {
 			fatal(log, fmt.Errorf("LATCH_CACHE: %s", latch.ErrorMessage(err)))

@@ -159,7 +159,7 @@ func startBootstrap(t *testing.T, bin string, env ...string) *fakeRuntime {
 func buildBootstrap(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, ".")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc,latch.lambda", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

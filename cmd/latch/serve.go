@@ -158,6 +158,7 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 	if cacheURL != "memory" {
 		// Redis is not contacted here: a Redis that is down when Latch
 		// starts is read through, like one that goes down later.
+		sharedcache.RouteClientLogs(log)
 		shared, err := sharedcache.NewRedis(ctx, cacheURL, sharedcache.Options{})
 		if err != nil {
 			source.Close()

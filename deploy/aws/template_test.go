@@ -732,7 +732,7 @@ func TestFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Metadata.ContextPath: %v", err)
 	}
-	flags := []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64", "-trimpath", "-tags lambda.norpc", `-ldflags "-s -w"`, "/bootstrap", "./cmd/latch-lambda"}
+	flags := []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64", "-trimpath", "-tags lambda.norpc,latch.lambda", `-ldflags "-s -w"`, "/bootstrap", "./cmd/latch-lambda"}
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Logf("make is not installed: checking %s as text", makefile)
 		for _, name := range fns {

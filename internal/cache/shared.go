@@ -7,9 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"latch.dev/latch"
+	metric "latch.dev/latch/internal/metrics"
 	"latch.dev/latch/internal/sharedcache"
 )
 
@@ -283,22 +282,21 @@ func (i Invalidator) Invalidate(ctx context.Context, changes []latch.Change) err
 }
 
 type metrics struct {
-	hits, sharedHits, sharedMisses, storeReads prometheus.Counter
-	sharedErrors                               *prometheus.CounterVec
+	hits, sharedHits, sharedMisses, storeReads metric.Counter
+	sharedErrors                               metric.CounterVec
 }
 
-// Collectors are the cache's metrics, for the server's registry.
-func (c *Store) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{c.m.hits, c.m.sharedHits, c.m.sharedMisses, c.m.storeReads, c.m.sharedErrors}
+// RegisterMetrics adds the cache's metrics to the server's registry.
+func (c *Store) RegisterMetrics(r *metric.Registry) {
+	r.Register(c.m.hits, c.m.sharedHits, c.m.sharedMisses, c.m.storeReads, c.m.sharedErrors)
 }
 
 func newMetrics() metrics {
-	m := metrics{
-		hits:         prometheus.NewCounter(prometheus.CounterOpts{Name: "latch_cache_hits_total", Help: "Reads answered by the in-process cache."}),
-		sharedHits:   prometheus.NewCounter(prometheus.CounterOpts{Name: "latch_cache_shared_hits_total", Help: "Reads answered by the shared cache (Redis)."}),
-		sharedMisses: prometheus.NewCounter(prometheus.CounterOpts{Name: "latch_cache_shared_misses_total", Help: "Reads the shared cache did not have."}),
-		storeReads:   prometheus.NewCounter(prometheus.CounterOpts{Name: "latch_cache_store_reads_total", Help: "Cached kinds read from the store."}),
-		sharedErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "latch_cache_shared_errors_total", Help: "Shared cache calls that failed (the read went to the store)."}, []string{"op"}),
+	return metrics{
+		hits:         metric.NewCounter("latch_cache_hits_total", "Reads answered by the in-process cache."),
+		sharedHits:   metric.NewCounter("latch_cache_shared_hits_total", "Reads answered by the shared cache (Redis)."),
+		sharedMisses: metric.NewCounter("latch_cache_shared_misses_total", "Reads the shared cache did not have."),
+		storeReads:   metric.NewCounter("latch_cache_store_reads_total", "Cached kinds read from the store."),
+		sharedErrors: metric.NewCounterVec("latch_cache_shared_errors_total", "Shared cache calls that failed (the read went to the store).", "op"),
 	}
-	return m
 }

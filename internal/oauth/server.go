@@ -12,9 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"latch.dev/latch"
+	"latch.dev/latch/internal/metrics"
 	"latch.dev/latch/internal/password"
 	"latch.dev/latch/internal/token"
 )
@@ -85,7 +84,7 @@ type Deps struct {
 	Hasher   password.PasswordHasher
 	Clock    latch.Clock
 	Log      *slog.Logger
-	Registry prometheus.Registerer
+	Registry *metrics.Registry
 }
 
 // Server serves the OAuth2 endpoints.
@@ -98,7 +97,7 @@ type Server struct {
 	log     *slog.Logger
 	opts    Options
 	limiter *limiter
-	metrics *metrics
+	metrics *serverMetrics
 	grants  map[string]grantFunc
 	// verified caches verified JWTs by digest (signature checks only).
 	verified *verifiedJWTs
@@ -168,38 +167,29 @@ func (s *Server) Register(mux *http.ServeMux) {
 // Issuer returns the issuer identifier.
 func (s *Server) Issuer() string { return s.opts.Issuer }
 
-type metrics struct {
-	tokens             *prometheus.CounterVec
-	clientAuthFailures prometheus.Counter
-	loginFailures      prometheus.Counter
-	throttled          prometheus.Counter
-	refreshReuse       prometheus.Counter
-	introspections     *prometheus.CounterVec
+type serverMetrics struct {
+	tokens             metrics.CounterVec
+	clientAuthFailures metrics.Counter
+	loginFailures      metrics.Counter
+	throttled          metrics.Counter
+	refreshReuse       metrics.Counter
+	introspections     metrics.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "latch_token_requests_total", Help: "Token endpoint requests by grant type and result (ok or an OAuth2 error code).",
-		}, []string{"grant", "result"}),
-		clientAuthFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "latch_client_auth_failures_total", Help: "Failed client authentications.",
-		}),
-		loginFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "latch_login_failures_total", Help: "Failed user authentications (password grant and sign-in).",
-		}),
-		throttled: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "latch_throttled_total", Help: "Requests refused by the brute-force limiter.",
-		}),
-		refreshReuse: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "latch_refresh_reuse_total", Help: "Rotated refresh tokens presented again after the race window (their family is revoked).",
-		}),
-		introspections: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "latch_introspections_total", Help: "Introspection requests by result (active, inactive, error).",
-		}, []string{"result"}),
+func newMetrics(reg *metrics.Registry) *serverMetrics {
+	m := &serverMetrics{
+		tokens: metrics.NewCounterVec("latch_token_requests_total",
+			"Token endpoint requests by grant type and result (ok or an OAuth2 error code).", "grant", "result"),
+		clientAuthFailures: metrics.NewCounter("latch_client_auth_failures_total", "Failed client authentications."),
+		loginFailures:      metrics.NewCounter("latch_login_failures_total", "Failed user authentications (password grant and sign-in)."),
+		throttled:          metrics.NewCounter("latch_throttled_total", "Requests refused by the brute-force limiter."),
+		refreshReuse: metrics.NewCounter("latch_refresh_reuse_total",
+			"Rotated refresh tokens presented again after the race window (their family is revoked)."),
+		introspections: metrics.NewCounterVec("latch_introspections_total",
+			"Introspection requests by result (active, inactive, error).", "result"),
 	}
 	if reg != nil {
-		reg.MustRegister(m.tokens, m.clientAuthFailures, m.loginFailures, m.throttled, m.refreshReuse, m.introspections)
+		reg.Register(m.tokens, m.clientAuthFailures, m.loginFailures, m.throttled, m.refreshReuse, m.introspections)
 	}
 	return m
 }

@@ -13,12 +13,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"latch.dev/latch"
 	"latch.dev/latch/internal/authorizer"
+	"latch.dev/latch/internal/metrics"
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
 	"latch.dev/latch/internal/token"
@@ -49,8 +46,8 @@ type Server struct {
 	oauth    *oauth.Server
 	authz    *authorizer.Authorizer
 	handler  http.Handler
-	registry *prometheus.Registry
-	duration *prometheus.HistogramVec
+	registry *metrics.Registry
+	duration metrics.HistogramVec
 }
 
 // New returns a Server. Metrics go to a registry of its own, so that several
@@ -62,21 +59,17 @@ func New(d Deps) *Server {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := metrics.NewRegistry()
 	s := &Server{
 		store: d.Store, keys: d.Keys, hasher: d.Hasher, clock: d.Clock, log: d.Log, registry: reg,
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "latch_http_request_duration_seconds",
-			Help:    "HTTP request latency by route and status.",
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
-		}, []string{"route", "status"}),
+		duration: metrics.NewHistogramVec("latch_http_request_duration_seconds", "HTTP request latency by route and status.",
+			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}, "route", "status"),
 	}
-	reg.MustRegister(s.duration)
+	reg.Register(s.duration)
 	// The cache in front of the store counts its hits and its shared
 	// level's failures.
-	if c, ok := d.Store.(interface{ Collectors() []prometheus.Collector }); ok {
-		reg.MustRegister(c.Collectors()...)
+	if c, ok := d.Store.(interface{ RegisterMetrics(*metrics.Registry) }); ok {
+		c.RegisterMetrics(reg)
 	}
 	s.oauth = oauth.New(oauth.Deps{Store: d.Store, Source: d.Source, Keys: d.Keys, Hasher: d.Hasher, Clock: d.Clock, Log: d.Log, Registry: reg}, d.OAuth)
 
@@ -85,7 +78,7 @@ func New(d Deps) *Server {
 	s.oauth.Register(mux)
 	(&authorizer.Handlers{Authorizer: s.authz, Clients: s.oauth, Log: d.Log}).Register(mux)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", reg.Handler())
 	s.registerAdmin(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "not_found", Message: "no such endpoint"})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"slices"
@@ -580,4 +582,18 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// RouteClientLogs sends the Redis client library's own log lines (one
+// "failed to dial" per pooled connection during an outage, say) to log at
+// debug level: the cache reports outages itself, counted and rate-limited
+// (package cache). The library's logger is global, so this is for main.
+func RouteClientLogs(log *slog.Logger) {
+	redis.SetLogger(clientLogs{log})
+}
+
+type clientLogs struct{ log *slog.Logger }
+
+func (l clientLogs) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }

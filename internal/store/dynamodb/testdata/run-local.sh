@@ -39,7 +39,7 @@ lambdabin="$cache/latch-lambda.test"
 lambdadir="$(cd "$pkgdir/../../../cmd/latch-lambda" && pwd)"
 (cd "$pkgdir" && go test -c -o "$bin" .)
 (cd "$cmddir" && go test -c -o "$cmdbin" . && go build -o /dev/null .)
-(cd "$lambdadir" && go test -c -o "$lambdabin" . && CGO_ENABLED=0 go build -tags lambda.norpc -o /dev/null .)
+(cd "$lambdadir" && go test -c -o "$lambdabin" . && CGO_ENABLED=0 go build -tags lambda.norpc,latch.lambda -o /dev/null .)
 
 export DDB bin cmdbin cmddir lambdabin lambdadir
 # DynamoDB Local writes dynamodb-local-metadata.json into its working directory.
