@@ -1,8 +1,10 @@
 // Package oauth implements Latch's OAuth2 and OIDC endpoints: the token
 // endpoint and its grants, client authentication, introspection, revocation,
-// userinfo, discovery, JWKS and self sign-up. Every handler returns its
-// result or an error; one function writes each. It never writes a secret or a
-// token to a log, and never lets internal error text reach a client.
+// userinfo, discovery, JWKS, self sign-up, and the browser side: the
+// authorization endpoint, the hosted login pages with their login session,
+// and RP-initiated logout. Every handler returns its result or an error; one
+// function writes each. It never writes a secret or a token to a log, and
+// never lets internal error text reach a client.
 package oauth
 
 import (
@@ -103,6 +105,9 @@ type Server struct {
 	verified *verifiedJWTs
 	// lastKeyReload is when reloadKeys last read the key set (unix nanos).
 	lastKeyReload atomic.Int64
+	// web serves the browser: the authorization endpoint, the login pages
+	// and logout (none in the Lambda build).
+	web *hostedLogin
 }
 
 // keyReloadInterval bounds how often a failed verification may re-read the
@@ -143,11 +148,13 @@ func New(d Deps, opts Options) *Server {
 		limiter:  newLimiter(d.Clock, opts.TrustedProxies),
 		metrics:  newMetrics(d.Registry),
 		verified: newVerifiedJWTs(),
+		web:      newHostedLogin(d),
 	}
 	s.grants = map[string]grantFunc{
 		latch.GrantClientCredentials: s.clientCredentials,
 		latch.GrantPassword:          s.passwordGrant,
 		latch.GrantRefreshToken:      s.refreshGrant,
+		latch.GrantAuthorizationCode: s.authorizationCodeGrant,
 	}
 	return s
 }
@@ -159,6 +166,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/oauth2/revoke", s.handleRevoke)
 	mux.HandleFunc("/oauth2/userinfo", s.handleUserinfo)
 	mux.HandleFunc("/signup", s.handleSignup)
+	s.registerBrowser(mux)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.handleDiscovery)
