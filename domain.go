@@ -31,6 +31,10 @@ const (
 // AnyOrg in Client.LoginOrgs lets the users of every organization sign in.
 const AnyOrg = "*"
 
+// SystemOrg is the organization `latch serve` creates on first start: its
+// clients and admins act across every org.
+const SystemOrg = "latch"
+
 // Org is a tenant. Every user, role and token belongs to exactly one.
 type Org struct {
 	ID           string    `json:"id"`

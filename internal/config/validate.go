@@ -180,12 +180,14 @@ func (v *validator) id(path, s string) bool {
 	return true
 }
 
-// orgRef checks that the org exists, in the file or in the store.
+// orgRef checks that the org exists, in the file or in the store. The
+// system org always does: `latch serve` creates it before it applies
+// --config.
 func (v *validator) orgRef(path, org string) bool {
 	if !v.id(path, org) {
 		return false
 	}
-	if !v.orgs[org] && (v.st == nil || !v.st.org(org)) {
+	if org != latch.SystemOrg && !v.orgs[org] && (v.st == nil || !v.st.org(org)) {
 		v.add(path, "unknown org %s", v.q(path, org))
 		return false
 	}

@@ -458,3 +458,14 @@ func TestValidateBuiltFile(t *testing.T) {
 		t.Errorf("a built file has no lines: %v", err)
 	}
 }
+
+// A client of the system org is valid in a file applied at start-up: `latch
+// serve` creates that org before it applies --config. Another unknown org is
+// still refused.
+func TestSystemOrgIsKnown(t *testing.T) {
+	f := &File{Clients: []Client{
+		{ID: "decider", Org: latch.SystemOrg, Secret: strings.Repeat("s", 32), Grants: []string{"client_credentials"}, Scopes: []string{DecideScope}},
+		{ID: "other", Org: "nowhere", Secret: strings.Repeat("s", 32), Grants: []string{"client_credentials"}},
+	}}
+	checkProblems(t, f.Validate(), []string{`clients[1].org: unknown org "nowhere"`})
+}

@@ -352,6 +352,10 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, req authR
 func (s *Server) redirect(w http.ResponseWriter, base string, params url.Values) {
 	sep := "?"
 	switch {
+	case len(params) == 0:
+		// Nothing to add (a logout without state): the registered URI as
+		// it is, byte for byte.
+		sep = ""
 	case strings.HasSuffix(base, "?") || strings.HasSuffix(base, "&"):
 		sep = ""
 	case strings.Contains(base, "?"):

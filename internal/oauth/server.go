@@ -22,7 +22,7 @@ import (
 
 // SystemOrg is the organization that operates the server: a token with the
 // admin scope and this org_id is a global administrator.
-const SystemOrg = "latch"
+const SystemOrg = latch.SystemOrg
 
 // Built-in scopes and audience.
 const (
