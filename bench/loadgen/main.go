@@ -4,10 +4,11 @@
 // that stays meaningful when the load generator and the server share a small
 // machine.
 //
-// It measures two operations:
+// It measures three operations:
 //
 //	client_credentials  POST /oauth2/token, grant_type=client_credentials
 //	introspect          POST /oauth2/introspect, token=<one token, fetched first unless -token>
+//	forward-auth        GET /forward-auth with the token (fetched first unless -token) and X-Original-Method/-URI
 //
 // Each worker owns one keep-alive connection and sends requests back to back
 // (a closed loop): -c is the number of requests in flight. Requests during
@@ -27,7 +28,9 @@
 // With -ddb-counts URL (the counts URL of `loadgen ddb-proxy`, see
 // ddbproxy.go, placed between the server and DynamoDB Local) it also reports
 // the DynamoDB requests the server made during the measured window, by
-// operation, and per successful request.
+// operation, and per successful request. With -redis-pid and -redis it
+// reports the CPU time of the server's Redis (the shared cache) over the
+// window, and the Redis calls (round trips) per successful request.
 package main
 
 import (
@@ -88,6 +91,8 @@ type options struct {
 	scope        string
 	token        string
 	pid          int
+	redisPID     int
+	redisAddr    string
 	jsonOut      bool
 	timeout      time.Duration
 	label        string
@@ -109,6 +114,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&o.scope, "scope", "bench/read", "scope to request (client_credentials, and the token fetched for introspect)")
 	fs.StringVar(&o.token, "token", "", "introspect: the token to introspect (default: fetch one with the client's credentials)")
 	fs.IntVar(&o.pid, "pid", 0, "the server's PID, to report its CPU time (Linux /proc)")
+	fs.IntVar(&o.redisPID, "redis-pid", 0, "the PID of the redis-server behind the server's shared cache, to report its CPU time too")
+	fs.StringVar(&o.redisAddr, "redis", "", "host:port (loopback) of the Redis behind the server's shared cache, to report the Redis calls (round trips) per request")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-request timeout")
 	fs.StringVar(&o.label, "label", "", "a name for this run, echoed in the output")
@@ -157,11 +164,16 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	if o.clientID == "" || o.clientSecret == "" {
 		return o, usagef("-client-id and a secret (-client-secret or LATCH_BENCH_CLIENT_SECRET) are required")
 	}
-	if o.pid < 0 {
-		return o, usagef("-pid must be positive")
+	if o.pid < 0 || o.redisPID < 0 {
+		return o, usagef("-pid and -redis-pid must be positive")
 	}
 	if o.ddbCounts != "" {
 		if _, err := loopbackURL("-ddb-counts", o.ddbCounts); err != nil {
+			return o, err
+		}
+	}
+	if o.redisAddr != "" {
+		if err := checkRedisAddr(o.redisAddr); err != nil {
 			return o, err
 		}
 	}
@@ -189,6 +201,14 @@ type result struct {
 	// The load generator's own CPU time over the window: it competes with the
 	// server for the same cores.
 	LoadgenCPUSeconds *float64 `json:"loadgen_cpu_seconds,omitempty"`
+	// The CPU time of the server's Redis (shared cache) over the window;
+	// absent without -redis-pid.
+	RedisCPUSeconds *float64 `json:"redis_cpu_seconds,omitempty"`
+	// The calls (round trips: scripts and PUBLISH) the server made to its
+	// Redis over the window, in all and per successful request; absent
+	// without -redis.
+	RedisCalls      *int64   `json:"redis_calls,omitempty"`
+	RedisPerRequest *float64 `json:"redis_calls_per_request,omitempty"`
 	// DynamoDB requests the server made over the window (with -ddb-counts):
 	// in all, per successful request, and by operation and kind of item, in
 	// all ("GetItem[JTI]=3000 GetItem[CLIENT]=2") and per successful request.
@@ -443,6 +463,16 @@ func measure(ctx context.Context, client *http.Client, o options, endpoint, auth
 		srvCPU0, cpuErr = cpuSeconds(strconv.Itoa(o.pid))
 	}
 	genCPU0, genErr := cpuSeconds("self")
+	var redisCPU0 float64
+	var redisErr error
+	if o.redisPID > 0 {
+		redisCPU0, redisErr = cpuSeconds(strconv.Itoa(o.redisPID))
+	}
+	var redisCmds0 int64
+	var redisCmdErr error
+	if o.redisAddr != "" {
+		redisCmds0, redisCmdErr = redisCalls(ctx, o.redisAddr)
+	}
 	var ddb0 map[string]int
 	var ddbErr error
 	if o.ddbCounts != "" {
@@ -458,6 +488,14 @@ func measure(ctx context.Context, client *http.Client, o options, endpoint, auth
 	}
 	if genErr == nil {
 		genCPU1, genErr = cpuSeconds("self")
+	}
+	var redisCPU1 float64
+	if o.redisPID > 0 && redisErr == nil {
+		redisCPU1, redisErr = cpuSeconds(strconv.Itoa(o.redisPID))
+	}
+	var redisCmds1 int64
+	if o.redisAddr != "" && redisCmdErr == nil {
+		redisCmds1, redisCmdErr = redisCalls(ctx, o.redisAddr)
 	}
 	var ddb1 map[string]int
 	if o.ddbCounts != "" && ddbErr == nil {
@@ -510,6 +548,26 @@ func measure(ctx context.Context, client *http.Client, o options, endpoint, auth
 	if genErr == nil {
 		g := genCPU1 - genCPU0
 		res.LoadgenCPUSeconds = &g
+	}
+	if o.redisPID > 0 {
+		if redisErr != nil {
+			fmt.Fprintf(stderr, "loadgen: Redis CPU time unavailable: %v\n", redisErr)
+		} else {
+			c := redisCPU1 - redisCPU0
+			res.RedisCPUSeconds = &c
+		}
+	}
+	if o.redisAddr != "" {
+		if redisCmdErr != nil {
+			fmt.Fprintf(stderr, "loadgen: Redis call counts unavailable: %v\n", redisCmdErr)
+		} else {
+			n := redisCmds1 - redisCmds0
+			res.RedisCalls = &n
+			if len(all) > 0 {
+				per := float64(n) / float64(len(all))
+				res.RedisPerRequest = &per
+			}
+		}
 	}
 	if o.ddbCounts != "" {
 		if ddbErr != nil {
@@ -595,6 +653,15 @@ func (r result) line() string {
 	}
 	if r.LoadgenCPUSeconds != nil {
 		fmt.Fprintf(&b, " loadgen_cpu_s=%.2f", *r.LoadgenCPUSeconds)
+	}
+	if r.RedisCPUSeconds != nil {
+		fmt.Fprintf(&b, " redis_cpu_s=%.2f", *r.RedisCPUSeconds)
+	}
+	if r.RedisCalls != nil {
+		fmt.Fprintf(&b, " redis_calls=%d", *r.RedisCalls)
+		if r.RedisPerRequest != nil {
+			fmt.Fprintf(&b, " redis_per_request=%.4f", *r.RedisPerRequest)
+		}
 	}
 	if r.DDBRequests != nil {
 		fmt.Fprintf(&b, " ddb_requests=%d", *r.DDBRequests)
