@@ -242,10 +242,26 @@ func NewEnvClient(c Config, getenv func(string) string, maxAttempts int) (*ddb.C
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: token, Source: "environment"}, nil
 		}),
-		Retryer: retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = maxAttempts }),
+		Retryer: NewRetryer(maxAttempts),
 		Logger:  logging.NewStandardLogger(os.Stderr),
 	}
 	return ddb.New(opts, ClientOptions(Config{Endpoint: endpoint})), nil
+}
+
+// MaxBackoff caps the wait between two attempts of a request. The SDK's
+// default (20 s) made a request that needs a table that is down wait up to
+// half a minute before it failed (closed): a decision waiting that long is
+// as good as refused, and holds a connection meanwhile.
+const MaxBackoff = 2 * time.Second
+
+// NewRetryer is the SDK's standard retryer (exponential backoff with
+// jitter, throttling and transient errors retried) with maxAttempts
+// attempts and MaxBackoff.
+func NewRetryer(maxAttempts int) aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxAttempts
+		o.MaxBackoff = MaxBackoff
+	})
 }
 
 // ClientOptions are what every client of this package needs on top of the

@@ -2,6 +2,7 @@ package dynamodb
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -173,5 +174,18 @@ func TestNewEnvClient(t *testing.T) {
 			t.Errorf("without %s: %v", k, err)
 		}
 		env[k] = old
+	}
+}
+
+func TestRetryerBacksOffAtMostMaxBackoff(t *testing.T) {
+	r := NewRetryer(5)
+	if r.MaxAttempts() != 5 {
+		t.Fatalf("MaxAttempts = %d", r.MaxAttempts())
+	}
+	for attempt := 1; attempt <= 10; attempt++ {
+		d, err := r.RetryDelay(attempt, errors.New("throttled"))
+		if err != nil || d > MaxBackoff {
+			t.Fatalf("attempt %d: delay %s (%v), want at most %s", attempt, d, err, MaxBackoff)
+		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -27,9 +26,7 @@ func NewClient(ctx context.Context, c dynamodb.Config, maxAttempts int) (*ddb.Cl
 		maxAttempts = defaultMaxAttempts
 	}
 	loads := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = maxAttempts })
-		}),
+		config.WithRetryer(func() aws.Retryer { return dynamodb.NewRetryer(maxAttempts) }),
 	}
 	if c.Region != "" {
 		loads = append(loads, config.WithRegion(c.Region))
