@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,8 +17,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-
-	"latch.dev/latch/internal/store/dynamodb"
 )
 
 // fakeRuntime is the Lambda Runtime API (2018-06-01) as far as a bootstrap
@@ -187,37 +184,11 @@ func TestBootstrapUnknownHandler(t *testing.T) {
 // authorizer function, under a fake Runtime API, on a DynamoDB Local table
 // (internal/store/dynamodb/testdata/run-local.sh runs it).
 func TestBootstrapDynamoDB(t *testing.T) {
-	endpoint := os.Getenv("LATCH_TEST_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("LATCH_REQUIRE_DYNAMODB") != "" {
-			t.Fatal("LATCH_REQUIRE_DYNAMODB is set but LATCH_TEST_DYNAMODB_ENDPOINT is not")
-		}
-		t.Skip("needs DynamoDB Local: internal/store/dynamodb/testdata/run-local.sh runs this test")
-	}
-	ctx := context.Background()
-	table := fmt.Sprintf("latch-lambda-%d", time.Now().UnixNano())
-	storeURL := "dynamodb://" + table + "?region=us-east-1&endpoint=" + endpoint
-	awsEnv := []string{"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=dummy", "AWS_SECRET_ACCESS_KEY=dummy"}
-	for _, kv := range awsEnv {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	cfg, err := dynamodb.ParseURL(storeURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := dynamodb.NewEnvClient(cfg, os.Getenv, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dynamodb.CreateTable(ctx, client, table); err != nil {
-		t.Fatal(err)
-	}
-	store := dynamodb.New(client, table, dynamodb.Options{})
-	seed(t, store)
+	lt := newLocalTable(t, "latch-lambda")
+	seed(t, lt.store)
 
 	bin := buildBootstrap(t)
-	env := append(awsEnv, "LATCH_STORE="+storeURL, "LATCH_ISSUER="+testIssuer)
+	env := lt.functionEnv()
 	tokenFn := startBootstrap(t, bin, append(env, "LATCH_LAMBDA_HANDLER=token")...)
 	authzFn := startBootstrap(t, bin, append(env, "LATCH_LAMBDA_HANDLER=authorizer")...)
 

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,13 +103,18 @@ func effect(t *testing.T, res result, arn string) string {
 	return "Deny"
 }
 
-// TestBootstrapSeedFlow is the seed's system end to end, every function the
-// built bootstrap under a Runtime API, on DynamoDB Local: a machine client
-// gets a token from the token function and the authorizer function allows
-// and denies its payroll requests; a paystub written to the application
-// table grants its employee access through the stream function (records
-// read from the table's real stream), and removing it revokes the access.
-func TestBootstrapSeedFlow(t *testing.T) {
+// localTable is a fresh Latch table on DynamoDB Local for one test, with
+// the AWS environment the functions get; the test skips without DynamoDB
+// Local (internal/store/dynamodb/testdata/run-local.sh runs these tests).
+type localTable struct {
+	endpoint, name, storeURL string
+	awsEnv                   []string
+	client                   *ddb.Client
+	store                    *dynamodb.Store
+}
+
+func newLocalTable(t *testing.T, prefix string) *localTable {
+	t.Helper()
 	endpoint := os.Getenv("LATCH_TEST_DYNAMODB_ENDPOINT")
 	if endpoint == "" {
 		if os.Getenv("LATCH_REQUIRE_DYNAMODB") != "" {
@@ -116,26 +122,68 @@ func TestBootstrapSeedFlow(t *testing.T) {
 		}
 		t.Skip("needs DynamoDB Local: internal/store/dynamodb/testdata/run-local.sh runs this test")
 	}
-	ctx := context.Background()
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	table, paystubs := "latch-seed-"+suffix, "paystubs-"+suffix
-	storeURL := "dynamodb://" + table + "?region=us-east-1&endpoint=" + endpoint
-	awsEnv := []string{"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=dummy", "AWS_SECRET_ACCESS_KEY=dummy"}
-	for _, kv := range awsEnv {
+	lt := &localTable{endpoint: endpoint, name: fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())}
+	lt.storeURL = "dynamodb://" + lt.name + "?region=us-east-1&endpoint=" + endpoint
+	lt.awsEnv = []string{"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=dummy", "AWS_SECRET_ACCESS_KEY=dummy"}
+	for _, kv := range lt.awsEnv {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	cfg, _ := dynamodb.ParseURL(storeURL)
+	cfg, _ := dynamodb.ParseURL(lt.storeURL)
 	client, err := dynamodb.NewEnvClient(cfg, os.Getenv, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dynamodb.CreateTable(ctx, client, table); err != nil {
+	if err := dynamodb.CreateTable(context.Background(), client, lt.name); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(lt.name)})
+	})
+	lt.client, lt.store = client, dynamodb.New(client, lt.name, dynamodb.Options{})
+	return lt
+}
+
+// applyExample applies examples/latch.yaml, then each of extra, with the
+// example's environment (returned: passwords and secrets).
+func (lt *localTable) applyExample(t *testing.T, extra ...string) e2etest.Env {
+	t.Helper()
+	env := e2etest.ExampleEnv("PAYROLL_REPORTS_SECRET")
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "latch.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range append([]string{string(b)}, extra...) {
+		f, err := config.Load([]byte(text), func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Apply(context.Background(), lt.store, f, config.ApplyOptions{Hasher: password.NewTestHasher()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return env
+}
+
+// functionEnv is the environment every function of the table gets.
+func (lt *localTable) functionEnv(extra ...string) []string {
+	return append(append(slices.Clone(lt.awsEnv), "LATCH_STORE="+lt.storeURL, "LATCH_ISSUER="+testIssuer), extra...)
+}
+
+// TestBootstrapSeedFlow is the seed's system end to end, every function the
+// built bootstrap under a Runtime API, on DynamoDB Local: a machine client
+// gets a token from the token function and the authorizer function allows
+// and denies its payroll requests; a paystub written to the application
+// table grants its employee access through the stream function (records
+// read from the table's real stream), and removing it revokes the access.
+func TestBootstrapSeedFlow(t *testing.T) {
+	lt := newLocalTable(t, "latch-seed")
+	ctx := context.Background()
+	client, store, endpoint := lt.client, lt.store, lt.endpoint
+	paystubs := "paystubs-" + strings.TrimPrefix(lt.name, "latch-seed-")
 	// The application's table, as the seed has it: the employee's id and
 	// the paystub's id, with a stream of new and old images.
-	_, err = client.CreateTable(ctx, &ddb.CreateTableInput{
+	_, err := client.CreateTable(ctx, &ddb.CreateTableInput{
 		TableName: aws.String(paystubs), BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String("userId"), AttributeType: types.ScalarAttributeTypeS},
@@ -151,33 +199,14 @@ func TestBootstrapSeedFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		for _, tb := range []string{table, paystubs} {
-			_, _ = client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(tb)})
-		}
+		_, _ = client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(paystubs)})
 	})
 
 	// The payroll org of examples/latch.yaml, plus the machine client.
-	env := e2etest.ExampleEnv("PAYROLL_REPORTS_SECRET")
-	store := dynamodb.New(client, table, dynamodb.Options{})
-	for _, text := range []string{"", seedExtra} {
-		if text == "" {
-			b, err := os.ReadFile(filepath.Join("..", "..", "examples", "latch.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			text = string(b)
-		}
-		f, err := config.Load([]byte(text), func(k string) string { return env[k] })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := config.Apply(ctx, store, f, config.ApplyOptions{Hasher: password.NewTestHasher()}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	env := lt.applyExample(t, seedExtra)
 
 	bin := buildBootstrap(t)
-	common := append(awsEnv, "LATCH_STORE="+storeURL, "LATCH_ISSUER="+testIssuer)
+	common := lt.functionEnv()
 	tokenFn := startBootstrap(t, bin, append(common, "LATCH_LAMBDA_HANDLER=token")...)
 	// A short cache TTL: the bound within which a grant or a revocation
 	// written by the stream function reaches a warm authorizer.
@@ -303,7 +332,7 @@ func TestBootstrapSeedFlow(t *testing.T) {
 
 	// 5. Latch's own table's stream goes through the same function: its
 	// records are read as changes, none is a failure.
-	own, err := client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(table)})
+	own, err := client.DescribeTable(ctx, &ddb.DescribeTableInput{TableName: aws.String(lt.name)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,45 +357,10 @@ func TestBootstrapSeedFlow(t *testing.T) {
 // (verified against the pool's JWKS, served here on loopback) and decides
 // with their Latch ACL.
 func TestBootstrapCognito(t *testing.T) {
-	endpoint := os.Getenv("LATCH_TEST_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("LATCH_REQUIRE_DYNAMODB") != "" {
-			t.Fatal("LATCH_REQUIRE_DYNAMODB is set but LATCH_TEST_DYNAMODB_ENDPOINT is not")
-		}
-		t.Skip("needs DynamoDB Local: internal/store/dynamodb/testdata/run-local.sh runs this test")
-	}
+	lt := newLocalTable(t, "latch-cognito")
 	ctx := context.Background()
-	table := fmt.Sprintf("latch-cognito-%d", time.Now().UnixNano())
-	storeURL := "dynamodb://" + table + "?region=us-east-1&endpoint=" + endpoint
-	awsEnv := []string{"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=dummy", "AWS_SECRET_ACCESS_KEY=dummy"}
-	for _, kv := range awsEnv {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	cfg, _ := dynamodb.ParseURL(storeURL)
-	client, err := dynamodb.NewEnvClient(cfg, os.Getenv, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dynamodb.CreateTable(ctx, client, table); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
-	})
-	store := dynamodb.New(client, table, dynamodb.Options{})
-	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "latch.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := e2etest.ExampleEnv("UNUSED_SECRET")
-	f, err := config.Load(b, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := config.Apply(ctx, store, f, config.ApplyOptions{Hasher: password.NewTestHasher()}); err != nil {
-		t.Fatal(err)
-	}
+	store := lt.store
+	lt.applyExample(t)
 
 	// The user pool: a signing key and its JWKS.
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -403,7 +397,7 @@ func TestBootstrapCognito(t *testing.T) {
 	}
 
 	bin := buildBootstrap(t)
-	common := append(awsEnv, "LATCH_STORE="+storeURL, "LATCH_ISSUER="+testIssuer)
+	common := lt.functionEnv()
 	signupFn := startBootstrap(t, bin, append(common, "LATCH_LAMBDA_HANDLER=signup", "LATCH_SIGNUP_ORG=payroll")...)
 	trusted := fmt.Sprintf(`[{"issuer": %q, "org": "payroll", "client_ids": ["pool-app"]}]`, pool.URL)
 	authzFn := startBootstrap(t, bin, append(common, "LATCH_LAMBDA_HANDLER=authorizer", "LATCH_TRUSTED_ISSUERS="+trusted)...)
@@ -460,53 +454,13 @@ func TestBootstrapCognito(t *testing.T) {
 // Redis (here, the store itself) reaches it through the stream function,
 // which reads the table's real stream and invalidates.
 func TestBootstrapRedis(t *testing.T) {
-	endpoint := os.Getenv("LATCH_TEST_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		if os.Getenv("LATCH_REQUIRE_DYNAMODB") != "" {
-			t.Fatal("LATCH_REQUIRE_DYNAMODB is set but LATCH_TEST_DYNAMODB_ENDPOINT is not")
-		}
-		t.Skip("needs DynamoDB Local: internal/store/dynamodb/testdata/run-local.sh runs this test")
-	}
+	lt := newLocalTable(t, "latch-redis")
 	redis := redistest.Start(t)
 	ctx := context.Background()
-	table := fmt.Sprintf("latch-redis-%d", time.Now().UnixNano())
-	storeURL := "dynamodb://" + table + "?region=us-east-1&endpoint=" + endpoint
-	awsEnv := []string{"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=dummy", "AWS_SECRET_ACCESS_KEY=dummy"}
-	for _, kv := range awsEnv {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	cfg, _ := dynamodb.ParseURL(storeURL)
-	client, err := dynamodb.NewEnvClient(cfg, os.Getenv, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dynamodb.CreateTable(ctx, client, table); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = client.DeleteTable(context.Background(), &ddb.DeleteTableInput{TableName: aws.String(table)})
-	})
-	store := dynamodb.New(client, table, dynamodb.Options{})
-	env := e2etest.ExampleEnv("PAYROLL_REPORTS_SECRET")
-	for _, text := range []string{"", seedExtra} {
-		if text == "" {
-			b, err := os.ReadFile(filepath.Join("..", "..", "examples", "latch.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			text = string(b)
-		}
-		f, err := config.Load([]byte(text), func(k string) string { return env[k] })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := config.Apply(ctx, store, f, config.ApplyOptions{Hasher: password.NewTestHasher()}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	client, store, endpoint, table := lt.client, lt.store, lt.endpoint, lt.name
+	env := lt.applyExample(t, seedExtra)
 	bin := buildBootstrap(t)
-	common := append(awsEnv, "LATCH_STORE="+storeURL, "LATCH_ISSUER="+testIssuer, "LATCH_CACHE="+redis.URL())
+	common := lt.functionEnv("LATCH_CACHE=" + redis.URL())
 	tokenFn := startBootstrap(t, bin, append(common, "LATCH_LAMBDA_HANDLER=token")...)
 	authzFn := startBootstrap(t, bin, append(common, "LATCH_LAMBDA_HANDLER=authorizer", "LATCH_CACHE_TTL=1h")...)
 	streamFn := startBootstrap(t, bin, append(common, "LATCH_LAMBDA_HANDLER=stream")...)
