@@ -21,6 +21,11 @@ type kind[T any] struct {
 	version func(*T) uint64
 	encode  func(*T) ([]byte, error)
 	decode  func([]byte) (T, error)
+	// revocation marks revocation states (a family, a jti, an opaque
+	// token): they live in the shared cache only as long as in process, so
+	// that a revocation whose invalidation was lost (a writer cut off from
+	// Redis) is honoured by every replica within twice the in-process TTL.
+	revocation bool
 }
 
 func jsonKind[T any](version func(*T) uint64) kind[T] {
@@ -70,22 +75,28 @@ var (
 		},
 	}
 	// A family only changes once: live (0), then revoked (1).
-	familyKind = jsonKind(func(f *latch.Family) uint64 {
+	familyKind = revocationKind(func(f *latch.Family) uint64 {
 		if f.Revoked() {
 			return 1
 		}
 		return 0
 	})
 	// A jti is not revoked (0), then revoked (1).
-	revokedKind = jsonKind(func(r *bool) uint64 {
+	revokedKind = revocationKind(func(r *bool) uint64 {
 		if *r {
 			return 1
 		}
 		return 0
 	})
 	// An opaque token exists until it is revoked (deleted).
-	accessKind = jsonKind(func(*latch.AccessToken) uint64 { return 0 })
+	accessKind = revocationKind(func(*latch.AccessToken) uint64 { return 0 })
 )
+
+func revocationKind[T any](version func(*T) uint64) kind[T] {
+	k := jsonKind(version)
+	k.revocation = true
+	return k
+}
 
 // SharedKeys are the shared-cache keys a change makes stale, with the
 // version to invalidate them at. The stream Lambda uses it for the changes
@@ -131,6 +142,7 @@ type sharedLevel struct {
 	log   *slog.Logger
 	m     *metrics
 	ctx   context.Context // the cache's life
+	ttl   time.Duration   // the in-process TTL: the shared life of revocation states
 
 	mu        sync.Mutex
 	mustReset bool
@@ -225,7 +237,11 @@ func sharedFill[T any](s *sharedLevel, ctx context.Context, key string, k kind[T
 		s.failed("encode", err, false)
 		return
 	}
-	if _, err := s.cache.Fill(ctx, key, k.version(&v), b); err != nil {
+	var life time.Duration // the shared cache's own
+	if k.revocation {
+		life = s.ttl
+	}
+	if _, err := s.cache.FillFor(ctx, key, k.version(&v), b, life); err != nil {
 		s.failed("fill", err, false)
 	}
 }

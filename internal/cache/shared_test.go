@@ -240,6 +240,13 @@ func (b *brokenShared) Fill(ctx context.Context, key string, v uint64, value []b
 	return b.Cache.Fill(ctx, key, v, value)
 }
 
+func (b *brokenShared) FillFor(ctx context.Context, key string, v uint64, value []byte, ttl time.Duration) (bool, error) {
+	if b.down.Load() {
+		return false, errDown
+	}
+	return b.Cache.FillFor(ctx, key, v, value, ttl)
+}
+
 func (b *brokenShared) Invalidate(ctx context.Context, key string, v uint64) error {
 	if b.down.Load() {
 		return errDown

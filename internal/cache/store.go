@@ -123,7 +123,7 @@ func New(store latch.Store, opts Options) *Store {
 		c.shards[i].entries = map[string]entry{}
 	}
 	if opts.Shared != nil {
-		c.shared = &sharedLevel{cache: opts.Shared, log: opts.Log, m: &c.m, ctx: ctx}
+		c.shared = &sharedLevel{cache: opts.Shared, log: opts.Log, m: &c.m, ctx: ctx, ttl: opts.TTL}
 		remote := opts.Shared.Subscribe(ctx)
 		c.done.Add(1)
 		go func() {

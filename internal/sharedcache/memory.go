@@ -178,6 +178,14 @@ func (m *Memory) Get(ctx context.Context, key string) (Entry, bool, error) {
 // entry that replaces a tombstone lives at least as long as the tombstone
 // would have, so that it keeps refusing the fills the tombstone refused.
 func (m *Memory) Fill(ctx context.Context, key string, version uint64, value []byte) (bool, error) {
+	return m.FillFor(ctx, key, version, value, 0)
+}
+
+// FillFor is Fill with the entry's own lifetime (EntryTTL when ttl <= 0).
+func (m *Memory) FillFor(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		ttl = m.opts.EntryTTL
+	}
 	if err := checkFill(version); err != nil {
 		return false, err
 	}
@@ -193,7 +201,7 @@ func (m *Memory) Fill(ctx context.Context, key string, version uint64, value []b
 	if now.Before(m.fence) {
 		return false, nil
 	}
-	expires := now.Add(m.opts.EntryTTL)
+	expires := now.Add(ttl)
 	if it := m.lookup(key, now); it != nil {
 		switch {
 		case it.tomb && it.version > version, !it.tomb && it.version >= version:

@@ -323,10 +323,19 @@ func (r *Redis) Get(ctx context.Context, key string) (Entry, bool, error) {
 
 // Fill stores value at version under key as the package rules allow.
 func (r *Redis) Fill(ctx context.Context, key string, version uint64, value []byte) (bool, error) {
+	return r.FillFor(ctx, key, version, value, 0)
+}
+
+// FillFor is Fill with the entry's own lifetime (EntryTTL when ttl <= 0).
+func (r *Redis) FillFor(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) (bool, error) {
 	if err := checkFill(version); err != nil {
 		return false, err
 	}
-	res, err := r.run(ctx, "fill", fillScript, key, strconv.FormatUint(version, 10), value, r.entryTTL)
+	life := r.entryTTL
+	if ttl > 0 {
+		life = strconv.FormatInt(max(ttl.Milliseconds(), 1), 10)
+	}
+	res, err := r.run(ctx, "fill", fillScript, key, strconv.FormatUint(version, 10), value, life)
 	if err != nil {
 		return false, err
 	}

@@ -87,6 +87,11 @@ type Cache interface {
 	// entry of the same or a newer version, or a tombstone of a newer
 	// version. It reports whether it stored.
 	Fill(ctx context.Context, key string, version uint64, value []byte) (stored bool, err error)
+	// FillFor is Fill with the entry's lifetime ttl instead of EntryTTL
+	// (ttl <= 0: EntryTTL). Short lives bound what a lost invalidation can
+	// leave behind: a writer cut off from the cache cannot invalidate, and
+	// what it changed is then honoured when the entry expires.
+	FillFor(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) (stored bool, err error)
 	// Invalidate replaces whatever key holds below version with a tombstone
 	// at version; a live entry at version or newer is kept.
 	Invalidate(ctx context.Context, key string, version uint64) error

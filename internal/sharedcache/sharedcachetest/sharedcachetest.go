@@ -64,6 +64,7 @@ func Run(t *testing.T, open Open, options ...Option) {
 		{"StaleRefillRace", testStaleRefillRace},
 		{"StaleRefillRaceConcurrent", testStaleRefillRaceConcurrent},
 		{"Expiry", testExpiry},
+		{"FillFor", testFillFor},
 		{"EntryOverTombstoneKeepsBlocking", testEntryOverTombstone},
 		{"Reset", testReset},
 		{"PublishTwoSubscribers", testPublishTwoSubscribers},
@@ -369,6 +370,22 @@ func testExpiry(t *testing.T, e *env) {
 	mustFill(t, c, "deleted", 100, "back", true)
 	wantEntry(t, c, "tomb", 4, "four")
 	wantEntry(t, c, "deleted", 100, "back")
+}
+
+// testFillFor: an entry filled with its own lifetime expires then, not at
+// EntryTTL.
+func testFillFor(t *testing.T, e *env) {
+	c := e.cache(long, long)
+	if ok, err := c.FillFor(ctx(t), "short", 1, []byte("one"), short); err != nil || !ok {
+		t.Fatalf("FillFor: %v %v", ok, err)
+	}
+	mustFill(t, c, "long", 1, "one", true)
+	if e.before(short) {
+		wantEntry(t, c, "short", 1, "one")
+	}
+	e.wait(short + short/2)
+	wantMiss(t, c, "short")
+	wantEntry(t, c, "long", 1, "one")
 }
 
 // testEntryOverTombstone: an entry that replaces a tombstone goes on
