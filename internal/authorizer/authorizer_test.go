@@ -3,6 +3,8 @@ package authorizer_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -149,5 +151,39 @@ func BenchmarkAuthorizeCached(b *testing.B) {
 		if res, err := a.Authorize(ctx, "t", "GET", "/api/employee/5/paystubs/3"); err != nil || !res.Decision.Allowed {
 			b.Fatal(err)
 		}
+	}
+}
+
+// hungStore answers GetUser only when the request's context ends, like a
+// table that does not answer.
+type hungStore struct{ latch.Store }
+
+func (hungStore) GetUser(ctx context.Context, _, _ string) (latch.User, error) {
+	<-ctx.Done()
+	return latch.User{}, latch.Wrap(latch.EUNAVAILABLE, "test", ctx.Err())
+}
+
+// A decision that waits on a hung store fails closed at the handler's
+// timeout: an error status, never a 200, and not after every retry.
+func TestDecisionTimeoutFailsClosed(t *testing.T) {
+	st, tk := setup(t, 1)
+	a := authorizer.New(tk, hungStore{st}, authorizer.Options{})
+	defer a.Close()
+	mux := http.NewServeMux()
+	(&authorizer.Handlers{Authorizer: a, Timeout: 50 * time.Millisecond}).Register(mux)
+	req := httptest.NewRequest("GET", "/forward-auth", nil)
+	req.Header.Set("Authorization", "Bearer t0")
+	req.Header.Set("X-Original-Method", "GET")
+	req.Header.Set("X-Original-URI", "/api/employee/0/paystubs")
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() { mux.ServeHTTP(rec, req); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the decision did not end with its timeout")
+	}
+	if rec.Code < 500 {
+		t.Fatalf("a decision on a hung store answered %d %s, want an error status", rec.Code, rec.Body)
 	}
 }

@@ -1,6 +1,7 @@
 package authorizer
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"latch.dev/latch"
 	"latch.dev/latch/internal/oauth"
@@ -27,12 +29,32 @@ type Handlers struct {
 	Authorizer *Authorizer
 	Clients    ClientAuthenticator
 	Log        *slog.Logger
+	// Timeout bounds one decision (default DefaultDecisionTimeout): a store
+	// that is down or hung makes the decision fail (closed) then, instead
+	// of holding the proxy's request through every retry.
+	Timeout time.Duration
 }
+
+// DefaultDecisionTimeout is Handlers.Timeout's default: far above a
+// decision's milliseconds, below the proxies' own timeouts.
+const DefaultDecisionTimeout = 3 * time.Second
 
 // Register adds /forward-auth and /v1/decisions to mux.
 func (h *Handlers) Register(mux *http.ServeMux) {
-	mux.HandleFunc("/forward-auth", h.forwardAuth)
-	mux.HandleFunc("POST /v1/decisions", h.decisions)
+	mux.HandleFunc("/forward-auth", h.bounded(h.forwardAuth))
+	mux.HandleFunc("POST /v1/decisions", h.bounded(h.decisions))
+}
+
+func (h *Handlers) bounded(next http.HandlerFunc) http.HandlerFunc {
+	timeout := h.Timeout
+	if timeout <= 0 {
+		timeout = DefaultDecisionTimeout
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		next(w, r.WithContext(ctx))
+	}
 }
 
 func (h *Handlers) log() *slog.Logger {
