@@ -175,7 +175,21 @@ type Family struct {
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"exp"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// Kind says how the family began: FamilyLogin (a hosted-login session), FamilyCode
+	// (an authorization code redemption), FamilyPassword (the password grant). Empty in
+	// families written before it existed.
+	Kind string `json:"kind,omitempty"`
+	// SessionID is the login session (a FamilyLogin family) whose sign-in issued this
+	// family, when it came from the hosted login; logging out revokes it too.
+	SessionID string `json:"session_id,omitempty"`
 }
+
+// Family kinds.
+const (
+	FamilyLogin    = "login"
+	FamilyCode     = "authorization_code"
+	FamilyPassword = "password"
+)
 
 // Revoked reports whether the family has been revoked.
 func (f Family) Revoked() bool { return !f.RevokedAt.IsZero() }
