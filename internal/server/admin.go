@@ -61,6 +61,8 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 	h("DELETE /admin/v1/orgs/{org}/clients/{id}", s.deleteClient)
 	h("POST /admin/v1/orgs/{org}/clients/{id}/secret", s.resetClientSecret)
 
+	h("POST /admin/v1/orgs/{org}/decisions", s.testDecision)
+
 	h("GET /admin/v1/audiences", s.listAudiences)
 	h("POST /admin/v1/audiences", s.createAudience)
 	h("GET /admin/v1/audiences/{id}", s.getAudience)
