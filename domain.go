@@ -226,6 +226,10 @@ type AuthCode struct {
 	ExpiresAt     time.Time `json:"exp"`
 	ConsumedAt    time.Time `json:"consumed_at,omitzero"`
 	FamilyID      string    `json:"family_id,omitempty"` // the family issued on redemption
+	// SessionID is the login session (a FamilyLogin family) of the hosted
+	// login that issued the code; its redemption's family and ID token
+	// carry it.
+	SessionID string `json:"session_id,omitempty"`
 }
 
 // Revocation marks a self-contained token (a JWT, by jti) as revoked until it

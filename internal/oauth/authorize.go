@@ -119,7 +119,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		maxAge == 0 || (maxAge > 0 && now.Sub(authTime) > time.Duration(maxAge)*time.Second)
 	usable := ok && c.AllowsLoginOrg(sess.Org) && (req.Org == "" || req.Org == sess.Org)
 	if usable && !reauth {
-		s.finishAuthorize(w, r, req, c, u, authTime)
+		s.finishAuthorize(w, r, req, c, u, sess.SID, authTime)
 		return
 	}
 	if promptNone {
@@ -293,10 +293,11 @@ func validChallenge(s string) bool {
 	return err == nil
 }
 
-// finishAuthorize issues a code for u and sends the browser back to the
-// client, or sends back the error that prevents it.
-func (s *Server) finishAuthorize(w http.ResponseWriter, r *http.Request, req authRequest, c latch.Client, u latch.User, authTime time.Time) {
-	code, err := s.issueCode(r.Context(), req, c, u, authTime)
+// finishAuthorize issues a code for u, signed in by the login session sid,
+// and sends the browser back to the client, or sends back the error that
+// prevents it.
+func (s *Server) finishAuthorize(w http.ResponseWriter, r *http.Request, req authRequest, c latch.Client, u latch.User, sid string, authTime time.Time) {
+	code, err := s.issueCode(r.Context(), req, c, u, sid, authTime)
 	if err != nil {
 		var oe *oauthError
 		if errors.As(err, &oe) {
@@ -314,9 +315,9 @@ func (s *Server) finishAuthorize(w http.ResponseWriter, r *http.Request, req aut
 	s.redirect(w, req.RedirectURI, p)
 }
 
-// issueCode stores a new authorization code for u and returns it. Only its
-// digest is stored.
-func (s *Server) issueCode(ctx context.Context, req authRequest, c latch.Client, u latch.User, authTime time.Time) (string, error) {
+// issueCode stores a new authorization code for u, signed in by the login
+// session sid, and returns it. Only its digest is stored.
+func (s *Server) issueCode(ctx context.Context, req authRequest, c latch.Client, u latch.User, sid string, authTime time.Time) (string, error) {
 	scopes, err := s.resolveScopes(c, req.Scope, &u)
 	if err != nil {
 		return "", err
@@ -329,7 +330,7 @@ func (s *Server) issueCode(ctx context.Context, req authRequest, c latch.Client,
 	err = s.store.CreateAuthCode(ctx, latch.AuthCode{
 		Digest: digest, Org: u.Org, ClientID: c.ID, Subject: u.ID, RedirectURI: req.RedirectURI,
 		Scopes: scopes, Audience: s.audiences(scopes), CodeChallenge: req.CodeChallenge, Nonce: req.Nonce,
-		AuthTime: authTime.UTC(), ExpiresAt: now.Add(authCodeTTL),
+		AuthTime: authTime.UTC(), ExpiresAt: now.Add(authCodeTTL), SessionID: sid,
 	})
 	if err != nil {
 		return "", err

@@ -130,7 +130,8 @@ func (s *Server) issueForUser(ctx context.Context, c latch.Client, u latch.User,
 	ir := issueRequest{client: c, org: u.Org, subject: u.ID, subjectType: latch.SubjectUser, scopes: scopes}
 	if c.HasGrant(latch.GrantRefreshToken) {
 		now := s.clock.Now()
-		fam := latch.Family{ID: token.NewID(), Org: u.Org, ClientID: c.ID, Subject: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshAbsoluteTTL)}
+		fam := latch.Family{ID: token.NewID(), Org: u.Org, ClientID: c.ID, Subject: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshAbsoluteTTL),
+			Kind: latch.FamilyPassword}
 		if err := s.store.CreateFamily(ctx, fam); err != nil {
 			return nil, err
 		}

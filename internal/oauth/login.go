@@ -216,7 +216,7 @@ func (s *Server) loggedIn(w http.ResponseWriter, r *http.Request, fl *loginFlow,
 		s.renderPageError(w, r, err)
 		return
 	}
-	s.finishAuthorize(w, r, fl.req, fl.client, u, time.Unix(sess.AuthTime, 0))
+	s.finishAuthorize(w, r, fl.req, fl.client, u, sess.SID, time.Unix(sess.AuthTime, 0))
 }
 
 // signupOpen reports whether users may sign themselves up in org through c.

@@ -134,7 +134,8 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 		}
 	}
 	now := s.clock.Now()
-	fam := latch.Family{ID: token.NewID(), Org: u.Org, ClientID: c.ID, Subject: u.ID, CreatedAt: now, ExpiresAt: now.Add(loginSessionTTL)}
+	fam := latch.Family{ID: token.NewID(), Org: u.Org, ClientID: c.ID, Subject: u.ID, CreatedAt: now, ExpiresAt: now.Add(loginSessionTTL),
+		Kind: latch.FamilyLogin}
 	if err := s.store.CreateFamily(ctx, fam); err != nil {
 		return loginSession{}, err
 	}

@@ -294,12 +294,14 @@ func (s *Server) onCodeReuse(ctx context.Context, code latch.AuthCode, c latch.C
 
 // issueForCode starts the family of a code redemption, records it on the
 // code, and issues the access token, a refresh token when the client may
-// refresh, and an ID token when openid was granted.
+// refresh, and an ID token when openid was granted. The family and the ID
+// token (sid) name the login session that issued the code, so that ending
+// the session ends them too.
 func (s *Server) issueForCode(ctx context.Context, c latch.Client, u latch.User, code latch.AuthCode, digest string, scopes []string) (*tokenResponse, error) {
 	now := s.clock.Now()
 	refresh := c.HasGrant(latch.GrantRefreshToken)
 	fam := latch.Family{ID: token.NewID(), Org: u.Org, ClientID: c.ID, Subject: u.ID, CreatedAt: now,
-		ExpiresAt: now.Add(s.opts.AccessTokenTTL + codeFamilyMargin)}
+		ExpiresAt: now.Add(s.opts.AccessTokenTTL + codeFamilyMargin), Kind: latch.FamilyCode, SessionID: code.SessionID}
 	if refresh {
 		fam.ExpiresAt = now.Add(s.opts.RefreshAbsoluteTTL)
 	}
@@ -309,6 +311,11 @@ func (s *Server) issueForCode(ctx context.Context, c latch.Client, u latch.User,
 	// Recorded before any token exists, so that a replay from now on
 	// revokes everything this redemption issues.
 	if err := s.store.SetAuthCodeFamily(ctx, digest, fam.ID); err != nil {
+		return nil, err
+	}
+	// Checked after the family exists: a logout that revoked the session
+	// either finds this family among the user's or is seen here.
+	if err := s.checkCodeSession(ctx, code, fam.ID); err != nil {
 		return nil, err
 	}
 	ir := issueRequest{client: c, org: u.Org, subject: u.ID, subjectType: latch.SubjectUser, scopes: scopes, family: fam.ID}
@@ -335,11 +342,35 @@ func (s *Server) issueForCode(ctx context.Context, c latch.Client, u latch.User,
 		resp.IDToken, err = s.keys.MintID(token.IDClaims{
 			Issuer: s.opts.Issuer, Subject: u.ID, Audience: []string{c.ID}, IssuedAt: now,
 			ExpiresAt: now.Add(s.opts.AccessTokenTTL), AuthTime: code.AuthTime, Nonce: code.Nonce,
-			OrgID: u.Org, AuthorizedParty: c.ID,
+			OrgID: u.Org, AuthorizedParty: c.ID, SessionID: code.SessionID,
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
 	return resp, nil
+}
+
+// checkCodeSession refuses a code whose login session has been ended (a
+// logout between the code and its redemption) and revokes the family just
+// started for it. A session that has merely expired since (the code lives a
+// minute) does not refuse it.
+func (s *Server) checkCodeSession(ctx context.Context, code latch.AuthCode, famID string) error {
+	if code.SessionID == "" {
+		return nil
+	}
+	sess, err := s.source.GetFamily(ctx, code.SessionID)
+	if latch.IsCode(err, latch.ENOTFOUND) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !sess.Revoked() {
+		return nil
+	}
+	if err := s.store.RevokeFamily(ctx, famID); err != nil && !latch.IsCode(err, latch.ENOTFOUND) {
+		return err
+	}
+	return refusedCode("login session ended")
 }

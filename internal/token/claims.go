@@ -54,6 +54,9 @@ type IDClaims struct {
 	Nonce           string    // nonce; omitted when empty
 	OrgID           string    // org_id
 	AuthorizedParty string    // azp; omitted when empty
+	// SessionID is the login session the ID token was issued from (claim
+	// sid, OIDC Front-/Back-Channel Logout; omitted when empty).
+	SessionID string
 }
 
 // VerifyOptions say what VerifyAccess expects of a token.
@@ -104,6 +107,7 @@ type idPayload struct {
 	Nonce    string   `json:"nonce,omitempty"`
 	OrgID    string   `json:"org_id"`
 	Azp      string   `json:"azp,omitempty"`
+	SID      string   `json:"sid,omitempty"`
 }
 
 // MintAccess signs an access token with the current key: JWS compact, header
@@ -159,7 +163,7 @@ func (k *Keys) MintID(c IDClaims) (string, error) {
 	p := idPayload{
 		Iss: c.Issuer, Sub: c.Subject, Aud: c.Audience,
 		Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix(),
-		Nonce: c.Nonce, OrgID: c.OrgID, Azp: c.AuthorizedParty,
+		Nonce: c.Nonce, OrgID: c.OrgID, Azp: c.AuthorizedParty, SID: c.SessionID,
 	}
 	if !c.AuthTime.IsZero() {
 		p.AuthTime = c.AuthTime.Unix()
