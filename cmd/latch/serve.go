@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"latch.dev/latch"
 	"latch.dev/latch/internal/cache"
 	"latch.dev/latch/internal/config"
+	"latch.dev/latch/internal/console"
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
 	"latch.dev/latch/internal/server"
@@ -183,6 +185,9 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 	if err := bootstrap(ctx, store, data, clock, log); err != nil {
 		return err
 	}
+	if err := bootstrapConsole(ctx, store, issuer, clock); err != nil {
+		return err
+	}
 	if cfgFile != nil {
 		res, err := config.Apply(ctx, store, cfgFile, config.ApplyOptions{Hasher: hasher})
 		if err != nil {
@@ -203,8 +208,18 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 	defer stopWatch()
 	go srv.WatchKeys(watchCtx)
 
+	con, err := console.New(console.Options{Issuer: issuer, API: srv, Sealer: srv.OAuth(), Log: log, Clock: clock})
+	if err != nil {
+		return usageErrorf("--issuer: %v", err)
+	}
+	// The console is a client of the server like any other, mounted beside it.
+	root := http.NewServeMux()
+	root.Handle("/console/", con)
+	root.Handle("/console", con)
+	root.Handle("/", srv)
+
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           root,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -264,6 +279,41 @@ func bootstrap(ctx context.Context, store latch.Store, data string, clock latch.
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	log.Info("admin client created; its credentials are in the data directory", "client_id", adminClientID, "file", path)
+	return nil
+}
+
+// bootstrapConsole makes sure the system org has the admin role (which makes
+// its holders global administrators) and that the console's client exists,
+// with the redirect URI of this issuer: public, authorization code with
+// PKCE, the admin scope, and every org's users may sign in (the admin API
+// decides what each may do).
+func bootstrapConsole(ctx context.Context, store latch.Store, issuer string, clock latch.Clock) error {
+	now := clock.Now()
+	err := store.CreateRole(ctx, latch.Role{Org: oauth.SystemOrg, ID: oauth.AdminRole, CreatedAt: now, UpdatedAt: now, Version: 1})
+	if err != nil && !latch.IsCode(err, latch.ECONFLICT) {
+		return fmt.Errorf("creating the system org's admin role: %w", err)
+	}
+	redirect := console.RedirectURI(issuer)
+	err = store.CreateClient(ctx, latch.Client{
+		ID: console.ClientID, Org: oauth.SystemOrg, Name: "Latch console",
+		Grants: []string{latch.GrantAuthorizationCode}, Scopes: []string{oauth.AdminScope},
+		AccessTokenFormat: latch.TokenFormatJWT, RedirectURIs: []string{redirect}, LoginOrgs: []string{latch.AnyOrg},
+		CreatedAt: now, UpdatedAt: now, Version: 1,
+	})
+	if latch.IsCode(err, latch.ECONFLICT) {
+		// A new issuer (another address or domain) moves the callback; the
+		// old one stops working, since nothing serves it any more.
+		var c latch.Client
+		if c, err = store.GetClient(ctx, console.ClientID); err == nil && !slices.Equal(c.RedirectURIs, []string{redirect}) {
+			_, err = store.UpdateClient(ctx, console.ClientID, func(c *latch.Client) error {
+				c.RedirectURIs = []string{redirect}
+				return nil
+			})
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("creating the console's client: %w", err)
+	}
 	return nil
 }
 

@@ -24,6 +24,7 @@ import (
 const (
 	sealRequest = "authorize-request" // the pending authorization request, in a hidden field
 	sealSession = "login-session"     // the login session, in a cookie
+	sealConsole = "console"           // the console's values (package console), in cookies
 )
 
 // maxSealedSize bounds what unseal reads (cookies and hidden fields).
@@ -220,7 +221,7 @@ func deriveMACKeys(list []latch.SigningKey, now time.Time) (*macKeys, error) {
 			continue
 		}
 		k := macKey{byPurpose: map[string][]byte{}, state: sk.State, expiresAt: sk.ExpiresAt}
-		for _, p := range []string{sealRequest, sealSession} {
+		for _, p := range []string{sealRequest, sealSession, sealConsole} {
 			b, err := hkdf.Key(sha256.New, sk.PrivateKey, nil, "latch hosted login/"+p, 32)
 			if err != nil {
 				return nil, latch.Wrap(latch.EINTERNAL, "oauth.deriveMACKeys", err)
