@@ -308,7 +308,9 @@ type apiError struct {
 	Errors  []string `json:"errors"`
 }
 
-func (e *apiError) Error() string { return fmt.Sprintf("admin API %d %s: %s", e.Status, e.Code, e.Message) }
+func (e *apiError) Error() string {
+	return fmt.Sprintf("admin API %d %s: %s", e.Status, e.Code, e.Message)
+}
 
 // do calls the handler behind the console in process, as the browser's
 // request (its context and remote address, so that rate limits and logs

@@ -248,7 +248,7 @@ type clientsData struct {
 // clientFields are the values of the client form's common fields.
 type clientFields struct {
 	ClientCredentials, AuthorizationCode, RefreshToken, Password bool
-	Scopes, RedirectURIs, LoginOrgs, Format, Roles, Allow, Deny     string
+	Scopes, RedirectURIs, LoginOrgs, Format, Roles, Allow, Deny  string
 }
 
 func fieldsOfClient(c latch.Client) clientFields {
