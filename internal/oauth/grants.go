@@ -124,17 +124,24 @@ func canonicalLogin(login string) (string, error) {
 	return password.CanonicalUsername(login)
 }
 
-// issueForUser starts a refresh family (when the client may refresh) and
-// issues the tokens of a login.
+// issueForUser starts a family of kind FamilyPassword and issues the tokens
+// of a login: the access token, which names the family in sid (so that
+// revoking the family refuses it), and a refresh token of the family when
+// the client may refresh. Without refresh tokens the family lives as long
+// as a code redemption's does.
 func (s *Server) issueForUser(ctx context.Context, c latch.Client, u latch.User, scopes []string) (*tokenResponse, error) {
-	ir := issueRequest{client: c, org: u.Org, subject: u.ID, subjectType: latch.SubjectUser, scopes: scopes}
-	if c.HasGrant(latch.GrantRefreshToken) {
-		now := s.clock.Now()
-		fam := latch.Family{ID: token.NewID(), Org: u.Org, ClientID: c.ID, Subject: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshAbsoluteTTL),
-			Kind: latch.FamilyPassword}
-		if err := s.store.CreateFamily(ctx, fam); err != nil {
-			return nil, err
-		}
+	now := s.clock.Now()
+	refresh := c.HasGrant(latch.GrantRefreshToken)
+	fam := latch.Family{ID: token.NewID(), Org: u.Org, ClientID: c.ID, Subject: u.ID, CreatedAt: now,
+		ExpiresAt: now.Add(s.opts.AccessTokenTTL + codeFamilyMargin), Kind: latch.FamilyPassword}
+	if refresh {
+		fam.ExpiresAt = now.Add(s.opts.RefreshAbsoluteTTL)
+	}
+	if err := s.store.CreateFamily(ctx, fam); err != nil {
+		return nil, err
+	}
+	ir := issueRequest{client: c, org: u.Org, subject: u.ID, subjectType: latch.SubjectUser, scopes: scopes, family: fam.ID}
+	if refresh {
 		tok, digest, err := token.NewOpaque(refreshPrefix)
 		if err != nil {
 			return nil, err
@@ -146,7 +153,7 @@ func (s *Server) issueForUser(ctx context.Context, c latch.Client, u latch.User,
 		if err := s.store.CreateRefreshToken(ctx, rt); err != nil {
 			return nil, err
 		}
-		ir.family, ir.refresh = fam.ID, tok
+		ir.refresh = tok
 	}
 	return s.issue(ctx, ir)
 }

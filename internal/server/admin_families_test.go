@@ -4,10 +4,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"latch.dev/latch"
+	"latch.dev/latch/internal/password"
+	"latch.dev/latch/internal/token"
 )
 
 // jwtClaims decodes a JWT's payload without verifying it.
@@ -119,5 +124,92 @@ func TestCodeAfterLogoutIsRefused(t *testing.T) {
 	g := newFlow(f.cfg)
 	if _, err := g.exchange(b.codeFor(g, "acme", "alice")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPasswordGrantWithoutRefreshHasAFamily: a client without the
+// refresh_token grant still gets access tokens that name a family, so that
+// revoking the family refuses them for the rest of their life.
+func TestPasswordGrantWithoutRefreshHasAFamily(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	now := e.clock.Now()
+	hash, err := password.HashClientSecret(appSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{latch.TokenFormatJWT, latch.TokenFormatOpaque} {
+		c := latch.Client{ID: "pw-only-" + format, Org: "acme", SecretHash: hash, Grants: []string{latch.GrantPassword},
+			Scopes: []string{"premium/read"}, AccessTokenFormat: format, Version: 1, CreatedAt: now, UpdatedAt: now}
+		if err := e.store.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decide := func(tok string) response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.url+"/v1/decisions", jsonBody(t, map[string]any{"token": tok, "method": "GET", "path": "/api/employee/alice/x"}))
+		req.Header.Set("Content-Type", "application/json")
+		req.SetBasicAuth("decider", machineSecret)
+		return e.do(req)
+	}
+	grant := func(client string) response {
+		t.Helper()
+		r := e.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {userPassword}, "scope": {"openid"}}, client, appSecret)
+		if r.str("refresh_token") != "" {
+			t.Fatalf("%s got a refresh token: %s", client, r.body)
+		}
+		return r
+	}
+
+	jwt := grant("pw-only-jwt").str("access_token")
+	fam := e.family(jwt)
+	exp := time.Unix(int64(jwtClaims(t, jwt)["exp"].(float64)), 0)
+	if fam.Kind != latch.FamilyPassword || fam.Subject != "alice" || fam.ClientID != "pw-only-jwt" || fam.ExpiresAt.Before(exp.Add(4*time.Minute)) {
+		t.Fatalf("family = %+v, token exp %v", fam, exp)
+	}
+	opaque := grant("pw-only-opaque").str("access_token")
+	if in := e.introspect(opaque); in["active"] != true {
+		t.Fatalf("opaque before revocation: %v", in)
+	}
+	at, err := e.store.GetAccessToken(ctx, token.Digest(opaque))
+	if err != nil || at.FamilyID == "" {
+		t.Fatalf("opaque token %+v without a family: %v", at, err)
+	}
+	if f, err := e.store.GetFamily(ctx, at.FamilyID); err != nil || f.Kind != latch.FamilyPassword {
+		t.Fatalf("opaque token's family = %+v, %v", f, err)
+	}
+	if in := e.introspect(jwt); in["active"] != true {
+		t.Fatalf("before revocation: %v", in)
+	}
+	if r := e.forward(jwt, "GET", "/api/employee/alice/x"); r.status != 200 {
+		t.Fatalf("forward auth before revocation: %d", r.status)
+	}
+	if r := decide(jwt); r.json["allow"] != true {
+		t.Fatalf("decision before revocation: %s", r.body)
+	}
+
+	for _, id := range []string{fam.ID, at.FamilyID} {
+		if err := e.store.RevokeFamily(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Refused at once, and until the token would have expired.
+	for _, after := range []time.Duration{0, 59 * time.Minute} {
+		e.clock.Advance(after)
+		for _, tok := range []string{jwt, opaque} {
+			if in := e.introspect(tok); in["active"] != false {
+				t.Errorf("%v after revocation: introspection %v", after, in)
+			}
+		}
+		if r := e.forward(jwt, "GET", "/api/employee/alice/x"); r.status != 401 {
+			t.Errorf("%v after revocation: forward auth %d", after, r.status)
+		}
+		if r := decide(jwt); r.json["allow"] != false || r.str("reason") != "invalid_token" {
+			t.Errorf("%v after revocation: decision %s", after, r.body)
+		}
+	}
+	// Another login is not affected.
+	if in := e.introspect(grant("pw-only-jwt").str("access_token")); in["active"] != true {
+		t.Errorf("a new login: %v", in)
 	}
 }
