@@ -33,7 +33,9 @@ type page struct {
 
 // pageHeaders sets the headers of every hosted login response: nothing
 // framed, loaded or submitted elsewhere, nothing cached, no Referer leaking
-// the query. formTarget, when set, is the origin a form on the page may end
+// the query to another origin. Referrer-Policy is same-origin, not
+// no-referrer: under no-referrer Chromium sends "Origin: null" with the
+// pages' own form posts, which checkCSRF refuses. formTarget, when set, is the origin a form on the page may end
 // up at through a 303 (browsers apply form-action to redirects).
 func pageHeaders(w http.ResponseWriter, formTarget string) {
 	h := w.Header()
@@ -45,7 +47,7 @@ func pageHeaders(w http.ResponseWriter, formTarget string) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
 }
 
