@@ -228,6 +228,7 @@ func newAudience(e *env, id string) latch.Audience {
 func newFamily(e *env, id string, ttl time.Duration) latch.Family {
 	return latch.Family{
 		ID: id, Org: "acme", ClientID: "web", Subject: "u1",
+		Kind: latch.FamilyCode, SessionID: "login-" + id,
 		CreatedAt: e.now(), ExpiresAt: e.now().Add(ttl),
 	}
 }
