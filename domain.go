@@ -168,23 +168,23 @@ func (t RefreshToken) Rotated() bool { return !t.RotatedAt.IsZero() }
 
 // Family is one login's chain of refresh tokens.
 type Family struct {
-	ID        string    `json:"id"`
-	Org       string    `json:"org"`
-	ClientID  string    `json:"client_id"`
-	Subject   string    `json:"sub"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"exp"`
-	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	ID       string `json:"id"`
+	Org      string `json:"org"`
+	ClientID string `json:"client_id"`
+	Subject  string `json:"sub"`
 	// Kind says how the family began: FamilyLogin (a hosted-login session), FamilyCode
 	// (an authorization code redemption), FamilyPassword (the password grant). Empty in
 	// families written before it existed.
 	Kind string `json:"kind,omitempty"`
 	// SessionID is the login session (a FamilyLogin family) whose sign-in issued this
 	// family, when it came from the hosted login; logging out revokes it too.
-	SessionID string `json:"session_id,omitempty"`
+	SessionID string    `json:"session_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"exp"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
 
-// Family kinds.
+// Family kinds: how a family began.
 const (
 	FamilyLogin    = "login"
 	FamilyCode     = "authorization_code"

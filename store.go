@@ -74,6 +74,11 @@ type Store interface {
 	// CreateFamily and CreateRefreshToken are create-if-absent.
 	CreateFamily(ctx context.Context, f Family) error
 	GetFamily(ctx context.Context, id string) (Family, error)
+	// ListFamilies lists the families of subject in org that have not expired,
+	// revoked ones included (RevokedAt set), sorted by id. Families of other
+	// subjects or orgs never appear. A subject without families (or an
+	// unknown org) gives an empty list, not ENOTFOUND.
+	ListFamilies(ctx context.Context, org, subject string) ([]Family, error)
 	// CreateRefreshToken fails with ENOTFOUND if the family is absent, expired
 	// or revoked.
 	CreateRefreshToken(ctx context.Context, t RefreshToken) error

@@ -337,6 +337,13 @@ func (c *Store) GetFamily(ctx context.Context, id string) (latch.Family, error) 
 	return f, err
 }
 
+// ListFamilies is never cached, nor built from cached families: a user who
+// signs a session out elsewhere must see it revoked at once, and a cached
+// family learns of its revocation only when the change arrives.
+func (c *Store) ListFamilies(ctx context.Context, org, subject string) ([]latch.Family, error) {
+	return c.Store.ListFamilies(ctx, org, subject)
+}
+
 // JTIRevoked is cached with Options.Revocations (either answer: a
 // revocation drops the entry before it returns here, and reaches other
 // replicas through the shared cache).

@@ -159,3 +159,46 @@ func TestStaleFillIsRefused(t *testing.T) {
 		t.Fatalf("stale fill won: cached %+v", got)
 	}
 }
+
+// deafStore hears none of its store's changes, as a cache hears a write
+// made elsewhere before the change reaches it.
+type deafStore struct{ latch.Store }
+
+func (deafStore) Watch(ctx context.Context) <-chan latch.Change {
+	ch := make(chan latch.Change)
+	go func() { <-ctx.Done(); close(ch) }()
+	return ch
+}
+
+// TestListFamiliesReadsTheStore: a family revoked elsewhere is listed
+// revoked at once, while the cached copy of it still says live.
+func TestListFamiliesReadsTheStore(t *testing.T) {
+	clock := clocktest.New(time.Unix(1_800_000_000, 0))
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "latch.db"), bolt.Options{Clock: clock, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cache.New(deafStore{s}, cache.Options{Clock: clock, TTL: time.Hour})
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	f := latch.Family{ID: "f1", Org: "acme", ClientID: "app", Subject: "u1", CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}
+	if err := c.CreateFamily(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetFamily(ctx, "f1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeFamily(ctx, "f1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.GetFamily(ctx, "f1"); got.Revoked() {
+		t.Fatal("the cached family heard of the revocation: the test proves nothing")
+	}
+	list, err := c.ListFamilies(ctx, "acme", "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || !list[0].Revoked() {
+		t.Fatalf("ListFamilies through the cache = %+v, want f1 revoked", list)
+	}
+}

@@ -11,21 +11,22 @@
 // Layout (keys are bytes; "\x00" separates the org, which is a valid latch id
 // and so never contains a NUL, from what follows it):
 //
-//	meta           "schema"                     -> "1"
-//	orgs           org id                       -> Org
-//	users          org \x00 user id             -> User + password_hash
-//	logins         org \x00 canonical login     -> user id (usernames and emails share one namespace)
-//	roles          org \x00 role id             -> Role
-//	clients        client id                    -> Client + secret_hash
-//	client_orgs    org \x00 client id           -> nothing (lists an org's clients)
-//	audiences      audience id                  -> Audience
-//	families       family id                    -> Family
-//	refresh_tokens digest                       -> RefreshToken
-//	access_tokens  digest                       -> AccessToken
-//	auth_codes     digest                       -> AuthCode
-//	revocations    jti                          -> Revocation
-//	signing_keys   kid                          -> SigningKey
-//	expiries       expiry (8 bytes, big-endian Unix ns) bucket \x00 key -> nothing
+//	meta            "schema"                     -> "1"
+//	orgs            org id                       -> Org
+//	users           org \x00 user id             -> User + password_hash
+//	logins          org \x00 canonical login     -> user id (usernames and emails share one namespace)
+//	roles           org \x00 role id             -> Role
+//	clients         client id                    -> Client + secret_hash
+//	client_orgs     org \x00 client id           -> nothing (lists an org's clients)
+//	audiences       audience id                  -> Audience
+//	families        family id                    -> Family
+//	family_subjects org \x00 subject \x00 family id -> nothing (lists a subject's families)
+//	refresh_tokens  digest                       -> RefreshToken
+//	access_tokens   digest                       -> AccessToken
+//	auth_codes      digest                       -> AuthCode
+//	revocations     jti                          -> Revocation
+//	signing_keys    kid                          -> SigningKey
+//	expiries        expiry (8 bytes, big-endian Unix ns) bucket \x00 key -> nothing
 //
 // Update* runs fn outside any transaction, on its own decoded copy, then
 // writes the result in a transaction that first checks the item's Version is
@@ -93,6 +94,7 @@ var (
 	bClientOrgs  = []byte("client_orgs")
 	bAudiences   = []byte("audiences")
 	bFamilies    = []byte("families")
+	bFamilySubs  = []byte("family_subjects")
 	bRefresh     = []byte("refresh_tokens")
 	bAccess      = []byte("access_tokens")
 	bCodes       = []byte("auth_codes")
@@ -100,8 +102,10 @@ var (
 	bKeys        = []byte("signing_keys")
 	bExpiries    = []byte("expiries")
 
+	// Open creates the buckets a file lacks, so a file written before a
+	// bucket existed opens with it empty (family_subjects: see ListFamilies).
 	allBuckets = [][]byte{bMeta, bOrgs, bUsers, bLogins, bRoles, bClients, bClientOrgs, bAudiences,
-		bFamilies, bRefresh, bAccess, bCodes, bRevocations, bKeys, bExpiries}
+		bFamilies, bFamilySubs, bRefresh, bAccess, bCodes, bRevocations, bKeys, bExpiries}
 )
 
 // Store is a latch.Store in a bbolt file. It is safe for concurrent use.

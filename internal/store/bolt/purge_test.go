@@ -42,7 +42,7 @@ func counts(t *testing.T, s *Store, buckets ...[]byte) map[string]int {
 	return out
 }
 
-var expiring = [][]byte{bFamilies, bRefresh, bAccess, bCodes, bRevocations, bExpiries}
+var expiring = [][]byte{bFamilies, bFamilySubs, bRefresh, bAccess, bCodes, bRevocations, bExpiries}
 
 func TestPurge(t *testing.T) {
 	ctx := t.Context()
@@ -77,7 +77,7 @@ func TestPurge(t *testing.T) {
 	must(s.RevokeJTI(ctx, latch.Revocation{JTI: "j-extended", ExpiresAt: short}))
 	must(s.RevokeJTI(ctx, latch.Revocation{JTI: "j-extended", ExpiresAt: long}))
 
-	want := map[string]int{"families": 3, "refresh_tokens": 3, "access_tokens": 2, "auth_codes": 2, "revocations": 2, "expiries": 12}
+	want := map[string]int{"families": 3, "family_subjects": 3, "refresh_tokens": 3, "access_tokens": 2, "auth_codes": 2, "revocations": 2, "expiries": 12}
 	if got := counts(t, s, expiring...); !equalCounts(got, want) {
 		t.Fatalf("before purge: %v, want %v", got, want)
 	}
@@ -93,7 +93,7 @@ func TestPurge(t *testing.T) {
 	if n != 5 {
 		t.Errorf("Purge deleted %d items, want 5", n)
 	}
-	want = map[string]int{"families": 2, "refresh_tokens": 2, "access_tokens": 1, "auth_codes": 1, "revocations": 1, "expiries": 7}
+	want = map[string]int{"families": 2, "family_subjects": 2, "refresh_tokens": 2, "access_tokens": 1, "auth_codes": 1, "revocations": 1, "expiries": 7}
 	if got := counts(t, s, expiring...); !equalCounts(got, want) {
 		t.Fatalf("after the first purge: %v, want %v", got, want)
 	}
@@ -213,5 +213,31 @@ func TestSetAuthCodeFamily(t *testing.T) {
 	}
 	if c, _ := s.ConsumeAuthCode(ctx, "c1"); c.FamilyID != "f1" {
 		t.Errorf("FamilyID = %q, want f1", c.FamilyID)
+	}
+}
+
+// TestFamilyIndexFollowsReuse: a family that replaces an expired one of the
+// same id takes over its family_subjects entry, which Purge could not find
+// any more (it finds entries through the family they name).
+func TestFamilyIndexFollowsReuse(t *testing.T) {
+	ctx := t.Context()
+	clock := clocktest.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := openTest(t, Options{Clock: clock})
+	if err := s.CreateFamily(ctx, latch.Family{ID: "f1", Org: "acme", Subject: "u1", ExpiresAt: clock.Now().Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	if err := s.CreateFamily(ctx, latch.Family{ID: "f1", Org: "acme", Subject: "u2", ExpiresAt: clock.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if c := counts(t, s, bFamilySubs)["family_subjects"]; c != 1 {
+		t.Fatalf("family_subjects has %d entries after the id was reused, want 1", c)
+	}
+	clock.Advance(time.Hour)
+	if _, err := s.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := counts(t, s, bFamilies, bFamilySubs); c["families"] != 0 || c["family_subjects"] != 0 {
+		t.Fatalf("after everything expired and was purged: %v", c)
 	}
 }

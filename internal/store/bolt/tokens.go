@@ -118,7 +118,19 @@ func liveFamily(tx *bolt.Tx, id string, now time.Time) (latch.Family, bool, erro
 	return f, live && !f.Revoked(), err
 }
 
-// CreateFamily creates f; ECONFLICT if its id is taken.
+// familySubjectPrefix starts the family_subjects keys of subject in org.
+// Both are valid ids (no NUL), so the prefix matches no other subject's keys.
+func familySubjectPrefix(org, subject string) []byte {
+	return append(orgKey(org, subject), 0)
+}
+
+// familySubjectKey is the family_subjects key of family id: org \x00 subject \x00 id.
+func familySubjectKey(org, subject, id string) []byte {
+	return append(familySubjectPrefix(org, subject), id...)
+}
+
+// CreateFamily creates f and its family_subjects entry in one transaction;
+// ECONFLICT if its id is taken.
 func (s *Store) CreateFamily(ctx context.Context, f latch.Family) error {
 	const op = "bolt.CreateFamily"
 	if err := checkCtx(ctx, op); err != nil {
@@ -128,7 +140,23 @@ func (s *Store) CreateFamily(ctx context.Context, f latch.Family) error {
 		return invalid("family: empty id")
 	}
 	return s.writeBatched(op, func(tx *bolt.Tx) ([]latch.Change, error) {
-		return nil, createExpiring(tx, bFamilies, []byte(f.ID), &f, familyExp, s.clock.Now(), "family")
+		now := s.clock.Now()
+		old, found, live, err := loadExpiring(tx, bFamilies, []byte(f.ID), familyExp, now)
+		if err != nil {
+			return nil, err
+		}
+		if found && !live {
+			// The expired family this one replaces may have been another
+			// subject's: its entry would outlive it, since Purge finds
+			// entries through the family they name.
+			if err := tx.Bucket(bFamilySubs).Delete(familySubjectKey(old.Org, old.Subject, old.ID)); err != nil {
+				return nil, err
+			}
+		}
+		if err := createExpiring(tx, bFamilies, []byte(f.ID), &f, familyExp, now, "family"); err != nil {
+			return nil, err
+		}
+		return nil, tx.Bucket(bFamilySubs).Put(familySubjectKey(f.Org, f.Subject, f.ID), nil)
 	})
 }
 
@@ -152,6 +180,41 @@ func getExpiring[T any](s *Store, ctx context.Context, op string, bucket []byte,
 		return err
 	})
 	return v, err
+}
+
+// ListFamilies lists subject's unexpired families in org, revoked or not,
+// through the family_subjects index (in family id order), reading each
+// family for its current state. Families created before the index existed
+// have no entry and are not listed.
+func (s *Store) ListFamilies(ctx context.Context, org, subject string) ([]latch.Family, error) {
+	const op = "bolt.ListFamilies"
+	if err := checkCtx(ctx, op); err != nil {
+		return nil, err
+	}
+	families := []latch.Family{}
+	err := s.view(op, func(tx *bolt.Tx) error {
+		now := s.clock.Now()
+		prefix := familySubjectPrefix(org, subject)
+		c := tx.Bucket(bFamilySubs).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			f, _, live, err := loadExpiring(tx, bFamilies, k[len(prefix):], familyExp, now)
+			if err != nil {
+				return err
+			}
+			// An entry outlives its family until Purge. The check of org
+			// and subject is a second line, should an id ever be reused
+			// without its entry being dropped or an org or subject not be
+			// a valid id.
+			if live && f.Org == org && f.Subject == subject {
+				families = append(families, f)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return families, nil
 }
 
 // RevokeFamily marks the family revoked and announces it; a revoked family
@@ -500,6 +563,9 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 				}
 				var rec struct {
 					Exp time.Time `json:"exp"`
+					// A family's, to drop its family_subjects entry with it.
+					Org     string `json:"org"`
+					Subject string `json:"sub"`
 				}
 				if err := json.Unmarshal(raw, &rec); err != nil {
 					return nil, err
@@ -512,6 +578,11 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 						}
 					}
 					continue
+				}
+				if bytes.Equal(name, bFamilies) {
+					if err := tx.Bucket(bFamilySubs).Delete(familySubjectKey(rec.Org, rec.Subject, string(key))); err != nil {
+						return nil, err
+					}
 				}
 				if err := b.Delete(key); err != nil {
 					return nil, err

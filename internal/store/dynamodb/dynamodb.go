@@ -10,21 +10,22 @@
 // on read. Secrets the domain types hide from JSON (User.PasswordHash,
 // Client.SecretHash) are part of the stored JSON record.
 //
-//	item             pk                sk                 other attributes
-//	org              ORGS              <org id>           data, ver, children
-//	user             ORG#<org>         USER#<id>          data, ver
-//	login claim      ORG#<org>         LOGIN#<canonical>  owner (user id)
-//	role             ORG#<org>         ROLE#<id>          data, ver
-//	client           CLIENT#<id>       CLIENT             data, ver
-//	client listing   ORG#<org>         CLIENT#<id>        data (a copy, written with the client)
-//	audience         AUDIENCES         <id>               data, ver
-//	family           FAMILY#<id>       FAMILY             data, exp, ttl, revoked_at
-//	refresh token    REFRESH#<digest>  REFRESH            data, exp, ttl, rotated_at, replaced_by
-//	access token     ACCESS#<digest>   ACCESS             data, exp, ttl
-//	auth code        CODE#<digest>     CODE               data, exp, ttl, consumed_at, family_id
-//	jti revocation   JTI#<jti>         JTI                data, exp, ttl
-//	signing key      KEYS              KEY#<kid>          data
-//	key-set version  KEYS              SET                ver
+//	item             pk                  sk                 other attributes
+//	org              ORGS                <org id>           data, ver, children
+//	user             ORG#<org>           USER#<id>          data, ver
+//	login claim      ORG#<org>           LOGIN#<canonical>  owner (user id)
+//	role             ORG#<org>           ROLE#<id>          data, ver
+//	client           CLIENT#<id>         CLIENT             data, ver
+//	client listing   ORG#<org>           CLIENT#<id>        data (a copy, written with the client)
+//	audience         AUDIENCES           <id>               data, ver
+//	family           FAMILY#<id>         FAMILY             data, exp, ttl, revoked_at
+//	family listing   FAMSUB#<org>#<sub>  <family id>        exp, ttl (the family's; written with it)
+//	refresh token    REFRESH#<digest>    REFRESH            data, exp, ttl, rotated_at, replaced_by
+//	access token     ACCESS#<digest>     ACCESS             data, exp, ttl
+//	auth code        CODE#<digest>       CODE               data, exp, ttl, consumed_at, family_id
+//	jti revocation   JTI#<jti>           JTI                data, exp, ttl
+//	signing key      KEYS                KEY#<kid>          data
+//	key-set version  KEYS                SET                ver
 //
 // exp is the expiry in Unix nanoseconds (conditions compare it with now);
 // ttl is the same instant in epoch seconds, for DynamoDB's TTL deletion.
@@ -37,11 +38,14 @@
 //   - Get*: GetItem with ConsistentRead. Tokens, codes, families, client
 //     secrets and password hashes are only ever read from the base table,
 //     strongly consistent, never through an index or a stream.
+//   - ListFamilies: Query of FAMSUB#<org>#<subject>, then BatchGetItem
+//     (ConsistentRead, 100 keys a request) of the families it names.
 //   - FindUser: GetItem of the LOGIN# claim, then of the user.
 //   - ListOrgs, ListAudiences, ListSigningKeys: Query of the ORGS, AUDIENCES
 //     or KEYS partition; ListUsers, ListRoles, ListClients(org): Query of
 //     ORG#<org> with begins_with(sk). ListClients("") is a Scan (admin only).
-//   - Create*: conditional write (attribute_not_exists(pk)). CreateUser,
+//   - Create*: conditional write (attribute_not_exists(pk)). CreateFamily
+//     puts the family and its listing in one TransactWriteItems. CreateUser,
 //     CreateRole and CreateClient run in one TransactWriteItems with an
 //     increment of the org's children counter conditioned on the org
 //     existing; CreateUser also claims LOGIN#<username> and LOGIN#<email>
@@ -106,6 +110,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,6 +134,7 @@ type API interface {
 	PutItem(ctx context.Context, in *ddb.PutItemInput, opts ...func(*ddb.Options)) (*ddb.PutItemOutput, error)
 	DeleteItem(ctx context.Context, in *ddb.DeleteItemInput, opts ...func(*ddb.Options)) (*ddb.DeleteItemOutput, error)
 	Query(ctx context.Context, in *ddb.QueryInput, opts ...func(*ddb.Options)) (*ddb.QueryOutput, error)
+	BatchGetItem(ctx context.Context, in *ddb.BatchGetItemInput, opts ...func(*ddb.Options)) (*ddb.BatchGetItemOutput, error)
 	Scan(ctx context.Context, in *ddb.ScanInput, opts ...func(*ddb.Options)) (*ddb.ScanOutput, error)
 	TransactWriteItems(ctx context.Context, in *ddb.TransactWriteItemsInput, opts ...func(*ddb.Options)) (*ddb.TransactWriteItemsOutput, error)
 	DescribeTable(ctx context.Context, in *ddb.DescribeTableInput, opts ...func(*ddb.Options)) (*ddb.DescribeTableOutput, error)
@@ -162,6 +168,11 @@ const (
 	// maxTxAttempts bounds the retries of a transaction cancelled by a
 	// conflicting transaction.
 	maxTxAttempts = 20
+	// maxBatchGetKeys is DynamoDB's limit on the keys of one BatchGetItem.
+	maxBatchGetKeys = 100
+	// maxBatchGetAttempts bounds the requests for the keys a BatchGetItem
+	// left unprocessed (throttled, or past its 16 MB response).
+	maxBatchGetAttempts = 20
 )
 
 // Store is a latch.Store on one DynamoDB table. It is safe for concurrent use.
@@ -547,6 +558,39 @@ func (s *Store) query(ctx context.Context, op, pk, prefix string) ([]item, error
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
+}
+
+// batchGet reads the items at keys, strongly consistent, in requests of at
+// most maxBatchGetKeys keys, and requests again (with backoff) the keys
+// DynamoDB left unprocessed. It returns the items that exist, in no
+// particular order. keys must not repeat (DynamoDB refuses the request).
+func (s *Store) batchGet(ctx context.Context, op string, keys []item) ([]item, error) {
+	var out []item
+	for chunk := range slices.Chunk(keys, maxBatchGetKeys) {
+		pending := chunk
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt == maxBatchGetAttempts {
+				return nil, latch.Wrap(latch.EUNAVAILABLE, op,
+					fmt.Errorf("BatchGetItem left %d keys unprocessed after %d attempts", len(pending), attempt))
+			}
+			if attempt > 0 {
+				if err := backoff(ctx, op, attempt-1); err != nil {
+					return nil, err
+				}
+			}
+			res, err := s.api.BatchGetItem(ctx, &ddb.BatchGetItemInput{
+				RequestItems: map[string]types.KeysAndAttributes{
+					s.table: {Keys: pending, ConsistentRead: aws.Bool(true)},
+				},
+			})
+			if err != nil {
+				return nil, mapErr(op, err)
+			}
+			out = append(out, res.Responses[s.table]...)
+			pending = res.UnprocessedKeys[s.table].Keys
+		}
+	}
+	return out, nil
 }
 
 // write is one conditional write of a transaction: exactly one of the

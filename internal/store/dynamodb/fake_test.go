@@ -3,6 +3,8 @@ package dynamodb
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ type fakeAPI struct {
 	putItem  func(*ddb.PutItemInput) (*ddb.PutItemOutput, error)
 	deleteIt func(*ddb.DeleteItemInput) (*ddb.DeleteItemOutput, error)
 	query    func(*ddb.QueryInput) (*ddb.QueryOutput, error)
+	batchGet func(*ddb.BatchGetItemInput) (*ddb.BatchGetItemOutput, error)
 	transact func(*ddb.TransactWriteItemsInput) (*ddb.TransactWriteItemsOutput, error)
 	describe func(*ddb.DescribeTableInput) (*ddb.DescribeTableOutput, error)
 }
@@ -67,6 +70,13 @@ func (f *fakeAPI) Query(_ context.Context, in *ddb.QueryInput, _ ...func(*ddb.Op
 		return nil, f.unexpected("Query")
 	}
 	return f.query(in)
+}
+
+func (f *fakeAPI) BatchGetItem(_ context.Context, in *ddb.BatchGetItemInput, _ ...func(*ddb.Options)) (*ddb.BatchGetItemOutput, error) {
+	if f.batchGet == nil {
+		return nil, f.unexpected("BatchGetItem")
+	}
+	return f.batchGet(in)
 }
 
 func (f *fakeAPI) Scan(context.Context, *ddb.ScanInput, ...func(*ddb.Options)) (*ddb.ScanOutput, error) {
@@ -140,9 +150,10 @@ func TestThrottlingIsUnavailable(t *testing.T) {
 			}
 			return err
 		},
-		"GetClient": func() error { _, err := s.GetClient(ctx, "web"); return err },
-		"ListUsers": func() error { _, err := s.ListUsers(ctx, "acme"); return err },
-		"CreateOrg": func() error { return s.CreateOrg(ctx, latch.Org{ID: "acme"}) },
+		"GetClient":    func() error { _, err := s.GetClient(ctx, "web"); return err },
+		"ListUsers":    func() error { _, err := s.ListUsers(ctx, "acme"); return err },
+		"ListFamilies": func() error { _, err := s.ListFamilies(ctx, "acme", "u1"); return err },
+		"CreateOrg":    func() error { return s.CreateOrg(ctx, latch.Org{ID: "acme"}) },
 		"CreateAccessToken": func() error {
 			return s.CreateAccessToken(ctx, latch.AccessToken{Digest: "d", ExpiresAt: now.Add(time.Hour)})
 		},
@@ -345,4 +356,134 @@ func TestNamesFor(t *testing.T) {
 	if got := namesFor("#ver = :old"); len(got) != 1 {
 		t.Errorf("namesFor(#ver) = %v", got)
 	}
+}
+
+// TestCreateFamilyIsOneRequest: the family and its listing go in one
+// transaction, the listing with the family's expiry and TTL.
+func TestCreateFamilyIsOneRequest(t *testing.T) {
+	calls := 0
+	var got []types.TransactWriteItem
+	s := newFake(t, &fakeAPI{transact: func(in *ddb.TransactWriteItemsInput) (*ddb.TransactWriteItemsOutput, error) {
+		calls++
+		got = in.TransactItems
+		return &ddb.TransactWriteItemsOutput{}, nil
+	}})
+	exp := now.Add(time.Hour)
+	if err := s.CreateFamily(t.Context(), latch.Family{ID: "f1", Org: "acme", Subject: "u1", ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || len(got) != 2 || got[0].Put == nil || got[1].Put == nil {
+		t.Fatalf("CreateFamily made %d requests, the last %+v; want one transaction of two puts", calls, got)
+	}
+	fam, entry := got[0].Put, got[1].Put
+	if aws.ToString(fam.ConditionExpression) != absentOrExpired || entry.ConditionExpression != nil {
+		t.Errorf("conditions %q and %q, want the family's create-if-absent only",
+			aws.ToString(fam.ConditionExpression), aws.ToString(entry.ConditionExpression))
+	}
+	if pk, sk := getS(entry.Item, aPK), getS(entry.Item, aSK); pk != "FAMSUB#acme#u1" || sk != "f1" {
+		t.Errorf("listing key %q %q", pk, sk)
+	}
+	for _, a := range []string{aExp, aTTL} {
+		if g, w := entry.Item[a], fam.Item[a]; g == nil || g.(*types.AttributeValueMemberN).Value != w.(*types.AttributeValueMemberN).Value {
+			t.Errorf("listing %s = %v, family's %v", a, g, w)
+		}
+	}
+}
+
+// TestListFamiliesPages: every page of the Query, BatchGetItem in requests
+// of at most 100 keys, unprocessed keys asked again, everything strongly
+// consistent, and the result in id order whatever order BatchGetItem
+// answers in.
+func TestListFamiliesPages(t *testing.T) {
+	const n = 230
+	exp := now.Add(time.Hour)
+	var entries []item
+	families := map[string]item{}
+	for i := range n {
+		id := fmt.Sprintf("f%03d", i)
+		e := keyOf("FAMSUB#acme#u1", id)
+		e[aExp] = num(stamp(exp))
+		if i == 7 {
+			e[aExp] = num(stamp(now)) // expired: not even read
+		}
+		entries = append(entries, e)
+		if i == 8 {
+			continue // gone before its listing
+		}
+		it, err := expiringItem(kFamily, id, latch.Family{ID: id, Org: "acme", Subject: "u1", ExpiresAt: exp}, exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		families[getS(it, aPK)] = it
+	}
+	queries, batches := 0, 0
+	s := newFake(t, &fakeAPI{
+		query: func(in *ddb.QueryInput) (*ddb.QueryOutput, error) {
+			queries++
+			if !aws.ToBool(in.ConsistentRead) {
+				t.Error("the Query is not strongly consistent")
+			}
+			if pk := getS(in.ExpressionAttributeValues, ":pk"); pk != "FAMSUB#acme#u1" {
+				t.Errorf("Query of partition %q", pk)
+			}
+			// Two pages: 150 entries, then the rest.
+			if in.ExclusiveStartKey == nil {
+				return &ddb.QueryOutput{Items: entries[:150], LastEvaluatedKey: entries[149]}, nil
+			}
+			return &ddb.QueryOutput{Items: entries[150:]}, nil
+		},
+		batchGet: func(in *ddb.BatchGetItemInput) (*ddb.BatchGetItemOutput, error) {
+			batches++
+			req := in.RequestItems["latch"]
+			if len(in.RequestItems) != 1 || len(req.Keys) == 0 || len(req.Keys) > 100 {
+				t.Fatalf("BatchGetItem of %d tables, %d keys", len(in.RequestItems), len(req.Keys))
+			}
+			if !aws.ToBool(req.ConsistentRead) {
+				t.Error("BatchGetItem is not strongly consistent")
+			}
+			out := &ddb.BatchGetItemOutput{Responses: map[string][]item{}}
+			keys := req.Keys
+			if batches == 1 {
+				// The first request leaves its last 30 keys unprocessed.
+				out.UnprocessedKeys = map[string]types.KeysAndAttributes{"latch": {Keys: keys[len(keys)-30:]}}
+				keys = keys[:len(keys)-30]
+			}
+			for i := len(keys) - 1; i >= 0; i-- { // in reverse order
+				if it := families[getS(keys[i], aPK)]; it != nil {
+					out.Responses["latch"] = append(out.Responses["latch"], it)
+				}
+			}
+			return out, nil
+		},
+	})
+	got, err := s.ListFamilies(t.Context(), "acme", "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range got {
+		ids = append(ids, f.ID)
+	}
+	if len(ids) != n-2 || !slices.IsSorted(ids) || slices.Contains(ids, "f007") || slices.Contains(ids, "f008") {
+		t.Errorf("ListFamilies gave %d families %v, want the %d live ones in id order", len(ids), ids, n-2)
+	}
+	// 229 keys: 100 (30 left over), 30 again, 100, 29.
+	if queries != 2 || batches != 4 {
+		t.Errorf("%d Query and %d BatchGetItem requests, want 2 and 4", queries, batches)
+	}
+}
+
+// TestListFamiliesUnprocessedForever: keys DynamoDB never processes make
+// ListFamilies fail (unavailable), not return a partial list.
+func TestListFamiliesUnprocessedForever(t *testing.T) {
+	entry := keyOf("FAMSUB#acme#u1", "f1")
+	entry[aExp] = num(stamp(now.Add(time.Hour)))
+	s := newFake(t, &fakeAPI{
+		query: func(*ddb.QueryInput) (*ddb.QueryOutput, error) { return &ddb.QueryOutput{Items: []item{entry}}, nil },
+		batchGet: func(in *ddb.BatchGetItemInput) (*ddb.BatchGetItemOutput, error) {
+			return &ddb.BatchGetItemOutput{UnprocessedKeys: in.RequestItems}, nil
+		},
+	})
+	_, err := s.ListFamilies(t.Context(), "acme", "u1")
+	wantCode(t, err, latch.EUNAVAILABLE, "ListFamilies while every key stays unprocessed")
 }

@@ -30,6 +30,7 @@ func TestChangeOf(t *testing.T) {
 		{"CLIENT#web", "CLIENT", latch.Change{Kind: latch.ChangeClient, ID: "web"}, true},
 		{pkAudiences, "payroll-api", latch.Change{Kind: latch.ChangeAudience, ID: "payroll-api"}, true},
 		{"FAMILY#f1", "FAMILY", latch.Change{Kind: latch.ChangeFamily, ID: "f1"}, true},
+		{"FAMSUB#acme#5", "f1", latch.Change{}, false}, // a listing: no cache holds it
 		{"ACCESS#d1", "ACCESS", latch.Change{Kind: latch.ChangeToken, ID: "d1"}, true},
 		{"REFRESH#d2", "REFRESH", latch.Change{Kind: latch.ChangeToken, ID: "d2"}, true},
 		{"JTI#j1", "JTI", latch.Change{Kind: latch.ChangeToken, ID: "j1"}, true},

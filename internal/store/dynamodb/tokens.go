@@ -23,6 +23,16 @@ const (
 
 func tokenKey(kind, id string) item { return keyOf(kind+"#"+id, kind) }
 
+// Every family is also listed under its subject, by an index item in the
+// subject's own partition (pk FAMSUB#<org>#<subject>, sk <family id>), so
+// that listing a user's sessions is one Query and logins of different users
+// never write the same partition. Org and subject are valid ids, which
+// never contain '#', so the partition key is unambiguous; ListFamilies
+// checks each family's own org and subject all the same.
+const famSubPrefix = "FAMSUB#"
+
+func familySubjectPK(org, subject string) string { return famSubPrefix + org + "#" + subject }
+
 // absentOrExpired is the condition of create-if-absent for expiring items:
 // an expired item counts as absent and is replaced.
 const absentOrExpired = "attribute_not_exists(#pk) OR #exp <= :now"
@@ -114,12 +124,63 @@ func (s *Store) CreateFamily(ctx context.Context, f latch.Family) error {
 	if !revoked.IsZero() {
 		it[aRevokedAt] = num(stamp(revoked))
 	}
-	return s.commit(ctx, op, s.put(it, absentOrExpired, nowValues(s), conflict("family exists already")))
+	// The index item expires with the family (same exp, same ttl), so
+	// DynamoDB's TTL deletes the two together. It is written only if the
+	// family is: one transaction, still one request.
+	entry := keyOf(familySubjectPK(f.Org, f.Subject), f.ID)
+	entry[aExp], entry[aTTL] = it[aExp], it[aTTL]
+	return s.commit(ctx, op,
+		s.put(it, absentOrExpired, nowValues(s), conflict("family exists already")),
+		s.put(entry, "", nil, nil))
 }
 
 // GetFamily returns the family id, revoked or not; ENOTFOUND once it expired.
 func (s *Store) GetFamily(ctx context.Context, id string) (latch.Family, error) {
 	return getDecoded(s, ctx, "dynamodb.GetFamily", kFamily, id, "family", decodeFamily)
+}
+
+// ListFamilies lists subject's unexpired families in org, revoked or not, in
+// family id order: a strongly consistent Query of the subject's index
+// partition, then BatchGetItem (strongly consistent) of the families
+// themselves, since only they carry revoked_at. Index items whose family
+// expired (TTL deletion lags), is gone, or now belongs to someone else (an
+// expired id reused) are skipped.
+func (s *Store) ListFamilies(ctx context.Context, org, subject string) ([]latch.Family, error) {
+	const op = "dynamodb.ListFamilies"
+	entries, err := s.query(ctx, op, familySubjectPK(org, subject), "")
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	keys := make([]item, 0, len(entries))
+	for _, e := range entries {
+		if liveAt(e, now) {
+			keys = append(keys, tokenKey(kFamily, getS(e, aSK)))
+		}
+	}
+	items, err := s.batchGet(ctx, op, keys)
+	if err != nil {
+		return nil, err
+	}
+	byPK := make(map[string]item, len(items))
+	for _, it := range items {
+		byPK[getS(it, aPK)] = it
+	}
+	families := make([]latch.Family, 0, len(keys))
+	for _, k := range keys {
+		it := byPK[getS(k, aPK)]
+		if it == nil || !liveAt(it, now) {
+			continue
+		}
+		f, err := decodeFamily(it)
+		if err != nil {
+			return nil, corrupt(op, err)
+		}
+		if f.Org == org && f.Subject == subject {
+			families = append(families, f)
+		}
+	}
+	return families, nil
 }
 
 // RevokeFamily sets revoked_at on a live family that has none, and

@@ -19,6 +19,8 @@
 //   - RotateRefreshToken returns the new token on success and the old one on
 //     ECONFLICT; grace 0 allows no retry at all.
 //   - GetAccessToken refuses a token issued from a revoked family.
+//   - A family id reused once its family expired is listed by ListFamilies
+//     under its new subject only.
 //   - The change feed buffers fewer than floodChanges changes per subscriber.
 package storetest
 
@@ -76,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T, clock latch.Clock) latch.Store) {
 		{"Audience", testAudiences},
 		{"Isolation", testIsolation},
 		{"Family", testFamilies},
+		{"ListFamilies", testListFamilies},
 		{"RefreshToken", testRefreshTokens},
 		{"Rotate", testRotate},
 		{"RevokeFamily", testRevokeFamily},
@@ -228,6 +231,7 @@ func newAudience(e *env, id string) latch.Audience {
 func newFamily(e *env, id string, ttl time.Duration) latch.Family {
 	return latch.Family{
 		ID: id, Org: "acme", ClientID: "web", Subject: "u1",
+		Kind: latch.FamilyCode, SessionID: "login-" + id,
 		CreatedAt: e.now(), ExpiresAt: e.now().Add(ttl),
 	}
 }

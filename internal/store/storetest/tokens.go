@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -571,6 +573,102 @@ func testSigningKeys(t *testing.T, open Opener) {
 			must(t, e.s.ReplaceSigningKeys(e.ctx, old, first), "first ReplaceSigningKeys")
 			wantCode(t, e.s.ReplaceSigningKeys(e.ctx, old, second), latch.ECONFLICT, "second ReplaceSigningKeys from the same read")
 			same(t, "keys after two rotations from one read", list(t, e), first)
+		},
+	})
+}
+
+func testListFamilies(t *testing.T, open Opener) {
+	// create stores a family of subject in org that lives for ttl.
+	create := func(t *testing.T, e *env, org, subject, id string, ttl time.Duration) latch.Family {
+		t.Helper()
+		f := newFamily(e, id, ttl)
+		f.Org, f.Subject = org, subject
+		must(t, e.s.CreateFamily(e.ctx, f), "CreateFamily "+id)
+		return f
+	}
+	list := func(t *testing.T, e *env, org, subject string) []latch.Family {
+		t.Helper()
+		got, err := e.s.ListFamilies(e.ctx, org, subject)
+		must(t, err, "ListFamilies "+org+"/"+subject)
+		return got
+	}
+	subtests(t, open, map[string]func(t *testing.T, e *env){
+		"OnlyTheSubjectsInTheOrg": func(t *testing.T, e *env) {
+			mine := create(t, e, "acme", "u1", "f1", month)
+			otherOrg := create(t, e, "other", "u1", "f2", month)
+			otherSubject := create(t, e, "acme", "u2", "f3", month)
+			// An org and subject that, joined without a separator, spell acme and u1.
+			joined := create(t, e, "acmeu", "1", "f4", month)
+			same(t, "ListFamilies(acme, u1)", list(t, e, "acme", "u1"), []latch.Family{mine})
+			same(t, "ListFamilies(other, u1)", list(t, e, "other", "u1"), []latch.Family{otherOrg})
+			same(t, "ListFamilies(acme, u2)", list(t, e, "acme", "u2"), []latch.Family{otherSubject})
+			same(t, "ListFamilies(acmeu, 1)", list(t, e, "acmeu", "1"), []latch.Family{joined})
+		},
+		"SortedByID": func(t *testing.T, e *env) {
+			var want []latch.Family
+			for _, id := range []string{"f3", "f1", "f5", "f2", "f4"} {
+				want = append(want, create(t, e, "acme", "u1", id, month))
+			}
+			slices.SortFunc(want, func(a, b latch.Family) int { return strings.Compare(a.ID, b.ID) })
+			same(t, "ListFamilies, sorted by id", list(t, e, "acme", "u1"), want)
+		},
+		"IncludesRevoked": func(t *testing.T, e *env) {
+			live := create(t, e, "acme", "u1", "f1", month)
+			revoked := create(t, e, "acme", "u1", "f2", month)
+			e.clock.Advance(time.Minute)
+			must(t, e.s.RevokeFamily(e.ctx, "f2"), "RevokeFamily")
+			revoked.RevokedAt = e.now()
+			got := list(t, e, "acme", "u1")
+			same(t, "ListFamilies with a revoked family", got, []latch.Family{live, revoked})
+			if len(got) == 2 && !got[1].Revoked() {
+				t.Error("the revoked family is listed live")
+			}
+		},
+		"ExcludesExpired": func(t *testing.T, e *env) {
+			short := create(t, e, "acme", "u1", "f1", 10*time.Second)
+			long := create(t, e, "acme", "u1", "f2", month)
+			e.clock.Advance(9 * time.Second)
+			same(t, "ListFamilies before an expiry", list(t, e, "acme", "u1"), []latch.Family{short, long})
+			e.clock.Advance(time.Second) // now == f1's ExpiresAt
+			same(t, "ListFamilies at an expiry", list(t, e, "acme", "u1"), []latch.Family{long})
+		},
+		"KindAndSessionID": func(t *testing.T, e *env) {
+			var want []latch.Family
+			for _, f := range []latch.Family{
+				{ID: "f1", Kind: latch.FamilyLogin},
+				{ID: "f2", Kind: latch.FamilyCode, SessionID: "f1"},
+				{ID: "f3", Kind: latch.FamilyPassword},
+				{ID: "f4"}, // written before Kind existed
+			} {
+				full := newFamily(e, f.ID, month)
+				full.Kind, full.SessionID = f.Kind, f.SessionID
+				must(t, e.s.CreateFamily(e.ctx, full), "CreateFamily "+f.ID)
+				got, err := e.s.GetFamily(e.ctx, f.ID)
+				must(t, err, "GetFamily "+f.ID)
+				same(t, "GetFamily "+f.ID, got, full)
+				want = append(want, full)
+			}
+			same(t, "ListFamilies", list(t, e, "acme", "u1"), want)
+		},
+		"EmptyForUnknown": func(t *testing.T, e *env) {
+			if got := list(t, e, "acme", "u1"); len(got) != 0 {
+				t.Errorf("ListFamilies of an empty store = %+v", got)
+			}
+			create(t, e, "acme", "u1", "f1", month)
+			for _, k := range [][2]string{{"acme", "nobody"}, {"ghost", "u1"}, {"acme", "u"}, {"acm", "u1"}} {
+				if got := list(t, e, k[0], k[1]); len(got) != 0 {
+					t.Errorf("ListFamilies(%s, %s) = %+v, want none", k[0], k[1], got)
+				}
+			}
+		},
+		"ReusedExpiredID": func(t *testing.T, e *env) {
+			create(t, e, "acme", "u1", "f1", 10*time.Second)
+			e.clock.Advance(10 * time.Second)
+			reused := create(t, e, "acme", "u2", "f1", month)
+			if got := list(t, e, "acme", "u1"); len(got) != 0 {
+				t.Errorf("ListFamilies of the expired family's subject = %+v, want none", got)
+			}
+			same(t, "ListFamilies of the new family's subject", list(t, e, "acme", "u2"), []latch.Family{reused})
 		},
 	})
 }
