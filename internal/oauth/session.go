@@ -208,19 +208,36 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (loginSess
 	return sess, u, true, nil
 }
 
-// endSession revokes the browser's login session, if any, and clears its
-// cookie.
+// endSession revokes the browser's login session, if any, and the families
+// of the applications' tokens issued from it (their SessionID), and clears
+// its cookie. When the store fails the cookie is kept, so that signing out
+// again finishes the job.
 func (s *Server) endSession(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
-	s.setCookie(w, sessionCookie, "", time.Time{})
 	sess, ok := s.sessionCookie(ctx, r)
 	if !ok {
+		s.setCookie(w, sessionCookie, "", time.Time{})
 		return nil
 	}
 	err := s.store.RevokeFamily(ctx, sess.SID)
 	if err != nil && !latch.IsCode(err, latch.ENOTFOUND) {
 		return err
 	}
-	s.log.InfoContext(ctx, "login session ended", "org", sess.Org, "user", sess.Sub, "sid", sess.SID)
+	fams, err := s.store.ListFamilies(ctx, sess.Org, sess.Sub)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, f := range fams {
+		if f.SessionID != sess.SID || f.Revoked() {
+			continue
+		}
+		if err := s.store.RevokeFamily(ctx, f.ID); err != nil && !latch.IsCode(err, latch.ENOTFOUND) {
+			return err
+		}
+		n++
+	}
+	s.setCookie(w, sessionCookie, "", time.Time{})
+	s.log.InfoContext(ctx, "login session ended", "org", sess.Org, "user", sess.Sub, "sid", sess.SID, "app_families_revoked", n)
 	return nil
 }
 

@@ -47,6 +47,9 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 	h("GET /admin/v1/orgs/{org}/users/{id}", s.getUser)
 	h("PUT /admin/v1/orgs/{org}/users/{id}", s.putUser)
 	h("DELETE /admin/v1/orgs/{org}/users/{id}", s.deleteUser)
+	h("GET /admin/v1/orgs/{org}/users/{id}/sessions", s.listSessions)
+	h("DELETE /admin/v1/orgs/{org}/users/{id}/sessions", s.revokeSessions)
+	h("DELETE /admin/v1/orgs/{org}/users/{id}/sessions/{sid}", s.revokeSession)
 
 	h("GET /admin/v1/orgs/{org}/roles", s.listRoles)
 	h("POST /admin/v1/orgs/{org}/roles", s.createRole)
