@@ -252,3 +252,71 @@ func secretOn(t *testing.T, p e2etest.Page) string {
 	k := strings.Index(rest[j+7:], `"`)
 	return html.UnescapeString(rest[j+7 : j+7+k])
 }
+
+func TestConsoleListsAndRevokesSessions(t *testing.T) {
+	e := start(t)
+	// bob signs in to the console too: he is refused (not an admin), but
+	// his sign-in at Latch is a login session, and the console's attempt a
+	// code family of that session.
+	e.signIn("acme", "bob")
+	b, _ := e.signIn("acme", "ann")
+
+	bob := b.Get(e.latch.URL + "/console/orgs/acme/users/bob")
+	table := between(bob.Body, `<table id="sessions">`, `</table>`)
+	if !strings.Contains(table, "Latch sign-in") || !strings.Contains(table, "latch-console") {
+		t.Fatalf("bob's sessions:\n%s", table)
+	}
+	var live []struct {
+		ID   string `json:"id"`
+		Kind string `json:"kind"`
+	}
+	if st := e.apiGet("/orgs/acme/users/bob/sessions", &live); st != http.StatusOK || len(live) == 0 {
+		t.Fatalf("bob's sessions in the admin API: %d %v", st, live)
+	}
+
+	// Revoke one: it leaves the list.
+	var one e2etest.Form
+	for _, f := range bob.Forms() {
+		if f.Values.Get("action") == "revoke-session" && f.Values.Get("session") == live[0].ID {
+			one = f
+		}
+	}
+	if one.Action == "" {
+		t.Fatalf("no revoke form for session %s", live[0].ID)
+	}
+	if p := b.Follow(b.Submit(one, nil)); !strings.Contains(p.Body, "Revoked.") || strings.Contains(p.Body, live[0].ID) {
+		t.Errorf("after revoking %s: %d\n%s", live[0].ID, p.Status, between(p.Body, `<table id="sessions">`, `</table>`))
+	}
+	var after []struct {
+		ID string `json:"id"`
+	}
+	e.apiGet("/orgs/acme/users/bob/sessions", &after)
+	if len(after) != len(live)-1 {
+		t.Errorf("sessions after revoking one: %d, before %d", len(after), len(live))
+	}
+
+	// Revoke every one of ann's own: the console's token goes with them,
+	// so the next page sends her to sign in again.
+	ann := b.Get(e.latch.URL + "/console/orgs/acme/users/ann")
+	p := b.Submit(ann.Form(t, "revoke-all"), nil)
+	if p = b.Follow(p); p.URL.Path != "/oauth2/authorize" {
+		t.Errorf("after revoking every session of the console's own user: %d at %s", p.Status, p.URL)
+	}
+	var left []struct{}
+	if e.apiGet("/orgs/acme/users/ann/sessions", &left); len(left) != 0 {
+		t.Errorf("ann has %d sessions left", len(left))
+	}
+}
+
+// between returns the part of s from the first from to the next to.
+func between(s, from, to string) string {
+	i := strings.Index(s, from)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(s[i:], to)
+	if j < 0 {
+		return s[i:]
+	}
+	return s[i : i+j]
+}
