@@ -94,6 +94,22 @@ func (s *Server) revokeSession(r *http.Request, a admin) (int, any, error) {
 	if err := s.store.RevokeFamily(ctx, f.ID); err != nil {
 		return 0, nil, err
 	}
+	// A login session ends like a sign-out: the tokens the applications
+	// got from that sign-in go with it.
+	if f.Kind == latch.FamilyLogin {
+		fams, err := s.liveFamilies(ctx, org, user)
+		if err != nil {
+			return 0, nil, err
+		}
+		for _, child := range fams {
+			if child.SessionID != f.ID {
+				continue
+			}
+			if err := s.store.RevokeFamily(ctx, child.ID); err != nil && !latch.IsCode(err, latch.ENOTFOUND) {
+				return 0, nil, err
+			}
+		}
+	}
 	s.log.InfoContext(ctx, "session revoked by an administrator", "org", org, "user", user, "family", f.ID, "kind", f.Kind, "by", a.subject)
 	return http.StatusNoContent, nil, nil
 }

@@ -327,3 +327,31 @@ func TestLogoutKeepsTheCookieWhenTheStoreFails(t *testing.T) {
 		t.Errorf("access token after the second logout: %v", in)
 	}
 }
+
+// Revoking a login session through the admin API ends it like a sign-out:
+// the families of the tokens applications got from that sign-in go too,
+// and nothing else of the user's.
+func TestAdminRevokingALoginSessionEndsItsApplications(t *testing.T) {
+	e := newAuthcodeEnv(t)
+	acme := e.adminToken("acme-admin")
+	b := e.browser()
+	f := newFlow(e.oauthConfig("web", webSecret, webRedirect, "openid"))
+	tok, err := f.exchange(b.codeFor(f, "acme", "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := e.login("app", appSecret, "", "alice").str("access_token")
+	codeFam, pwFam := e.family(tok.AccessToken), e.family(pw)
+	if r := e.api("DELETE", "/admin/v1/orgs/acme/users/alice/sessions/"+codeFam.SessionID, acme, nil); r.status != 204 {
+		t.Fatalf("revoking the login session: %d %s", r.status, r.body)
+	}
+	list, _ := e.sessionsOf(acme, "acme", "alice")
+	if len(list) != 1 || list[0]["id"] != pwFam.ID {
+		t.Errorf("after revoking the login session, live: %v (want only the password family %s)", list, pwFam.ID)
+	}
+	expired := *tok
+	expired.Expiry = time.Now().Add(-time.Hour)
+	if _, err := f.cfg.TokenSource(context.Background(), &expired).Token(); err == nil {
+		t.Error("the application's refresh token still works after its login session was revoked")
+	}
+}
