@@ -29,7 +29,10 @@ const (
 // parallel they are slower on a small machine). They share the servers but
 // not their state: each signs in with browsers of its own and adds records
 // with titles of its own.
-var scenarios = []string{"records", "login", "reused-code", "keyboard"}
+var scenarios = []string{"records", "login", "reused-code", "keyboard", "console"}
+
+// The console scenario's administrator of org A (testdata/console-admin.yaml).
+const consoleUser, consolePassword = "ada", "ada administers acme with a long password"
 
 // TestBrowser runs the real `latch serve` with examples/latch.yaml and
 // examples/records/latch-service.yaml applied, and the records app built
@@ -86,12 +89,18 @@ func startRecords(t *testing.T) *stack {
 	env["RECORDS_URL"] = appURL
 	env["RECORDS_PASSWORD_ANN"] = passwordA
 	env["RECORDS_PASSWORD_GUS"] = passwordB
+	env["CONSOLE_PASSWORD_ADA"] = consolePassword
 	l := e2etest.StartLatch(t, e2etest.Options{Config: filepath.Join("..", "..", "examples", "latch.yaml"), Env: env.Environ(), Args: []string{"--log-level", "warn"}})
 	service, err := filepath.Abs(filepath.Join("..", "..", "examples", "records", "latch-service.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.Apply(t, service)
+	admin, err := filepath.Abs(filepath.Join("testdata", "console-admin.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Apply(t, admin)
 
 	bin := e2etest.BuildBinary(t, "latch.dev/latch/examples/records")
 	store := "bolt://" + filepath.Join(t.TempDir(), "records.db")
@@ -133,6 +142,7 @@ func runScenario(t *testing.T, node, name string, s *stack, shots string) {
 		"RECORDS_URL="+s.appURL,
 		"RECORDS_ORG_A="+orgA, "RECORDS_USER_A="+userA, "RECORDS_PASSWORD_A="+passwordA,
 		"RECORDS_ORG_B="+orgB, "RECORDS_USER_B="+userB, "RECORDS_PASSWORD_B="+passwordB,
+		"CONSOLE_ORG="+orgA, "CONSOLE_USER="+consoleUser, "CONSOLE_PASSWORD="+consolePassword, "CONSOLE_OTHER_ORG="+orgB,
 		"LATCH_SCREENSHOTS="+shots,
 	)
 	var out bytes.Buffer
