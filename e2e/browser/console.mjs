@@ -55,6 +55,14 @@ export async function run(t) {
   expectExcludes(home, other, 'the home page of an org administrator');
   await t.screenshot(page, 'console-home');
 
+  t.step('a link to the console from another site opens it, signed in');
+  const elsewhere = await browser.newPage();
+  await elsewhere.goto(`data:text/html,<a id="go" href="${consoleURL(`/orgs/${org}/users`)}">console</a>`);
+  await elsewhere.click('#go');
+  await elsewhere.waitForLoadState();
+  expectEqual(new URL(elsewhere.url()).pathname, `/console/orgs/${org}/users`, 'where a link from another site lands');
+  await elsewhere.close();
+
   t.step('another org\'s pages answer like missing ones');
   expectStatus(await page.goto(consoleURL(`/orgs/${other}/users`)), 404, `${other}'s users as ${org}'s administrator`);
 

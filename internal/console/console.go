@@ -140,21 +140,21 @@ func (c *Console) cookieName(base string) string {
 	return base
 }
 
-// setCookie sets a console cookie: HttpOnly, SameSite=Strict (the console is
-// only ever entered from its own pages or the hosted login, both same-site),
-// Secure and __Host- on https.
+// setCookie sets a console cookie: HttpOnly, SameSite=Lax, Secure and
+// __Host- on https. Not Strict: a link to the console from another site
+// starts a navigation that browsers treat as cross-site through all its
+// redirects (to the hosted login, back to the callback, on to the page),
+// so a strict session cookie set by the callback would be missing on the
+// last hop and the console would send the browser to sign in again, in a
+// loop. Lax is enough: GET pages change nothing, and every POST carries
+// the session's CSRF value.
 func (c *Console) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
 	ck := &http.Cookie{Name: c.cookieName(name), Value: value, Path: "/", HttpOnly: true, Secure: c.secure,
-		SameSite: http.SameSiteStrictMode}
+		SameSite: http.SameSiteLaxMode}
 	if value == "" {
 		ck.MaxAge = -1
 	} else {
 		ck.MaxAge = int(maxAge / time.Second)
-	}
-	if name == loginCookie {
-		// The callback is a top-level redirect from the hosted login, which
-		// a strict cookie would miss when the sign-in began elsewhere.
-		ck.SameSite = http.SameSiteLaxMode
 	}
 	http.SetCookie(w, ck)
 }

@@ -162,8 +162,9 @@ func (c *Console) signedIn(h handler) http.Handler {
 }
 
 // checked reads a POSTed form and refuses it unless it carries the
-// session's CSRF value. The cookies are SameSite=Strict as well; the field
-// is the second lock, for browsers that ignore the attribute.
+// session's CSRF value (a cross-site page cannot read it from the sealed
+// cookie or from the console's pages). The cookies are SameSite=Lax as well,
+// so a cross-site POST does not even carry the session.
 func (c *Console) checked(h handler) handler {
 	return func(w http.ResponseWriter, r *http.Request, s session) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
