@@ -168,7 +168,9 @@ type decisionRequest struct {
 	Path     string `json:"path"`
 }
 
-type decisionResponse struct {
+// DecisionResponse is the decision API's answer (and the admin API's test of
+// a request, which shares its field names).
+type DecisionResponse struct {
 	Allow       bool   `json:"allow"`
 	Reason      string `json:"reason"`
 	Explanation string `json:"explanation,omitempty"`
@@ -207,14 +209,14 @@ func (h *Handlers) decisions(w http.ResponseWriter, r *http.Request) {
 	if req.Token != "" {
 		res, err = h.Authorizer.Authorize(ctx, req.Token, req.Method, req.Path)
 		if latch.IsCode(err, latch.EUNAUTHORIZED) {
-			writeDecision(w, decisionResponse{Allow: false, Reason: "invalid_token"})
+			writeDecision(w, DecisionResponse{Allow: false, Reason: "invalid_token"})
 			return
 		}
 		// A token of another tenant, or for another API, is judged like an
 		// invalid one.
 		if err == nil && ((res.Principal.Org != caller.Org && caller.Org != oauth.SystemOrg) ||
 			(req.Audience != "" && !slices.Contains(res.Audience, req.Audience))) {
-			writeDecision(w, decisionResponse{Allow: false, Reason: "invalid_token"})
+			writeDecision(w, DecisionResponse{Allow: false, Reason: "invalid_token"})
 			return
 		}
 	} else {
@@ -225,7 +227,7 @@ func (h *Handlers) decisions(w http.ResponseWriter, r *http.Request) {
 		p := Principal{Sub: req.Sub, Org: org, ClientID: caller.ID, Kind: latch.SubjectUser}
 		pol, perr := h.Authorizer.PolicyFor(ctx, p, nil)
 		if latch.IsCode(perr, latch.EUNAUTHORIZED) {
-			writeDecision(w, decisionResponse{Allow: false, Reason: "unknown_subject"})
+			writeDecision(w, DecisionResponse{Allow: false, Reason: "unknown_subject"})
 			return
 		}
 		err = perr
@@ -239,13 +241,13 @@ func (h *Handlers) decisions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := res.Decision
-	writeDecision(w, decisionResponse{
+	writeDecision(w, DecisionResponse{
 		Allow: d.Allowed, Reason: d.Reason.String(), Explanation: d.Explain(), Sub: res.Principal.Sub,
 		Org: res.Principal.Org, ClientID: res.Principal.ClientID, Scope: strings.Join(res.Principal.Scopes, " "), Path: d.Path,
 	})
 }
 
-func writeDecision(w http.ResponseWriter, d decisionResponse) {
+func writeDecision(w http.ResponseWriter, d DecisionResponse) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(d)

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -32,13 +32,8 @@ func parsePages() *template.Template {
 		},
 		"has": slices.Contains[[]string],
 		"attrs": func(m map[string][]string) string {
-			keys := make([]string, 0, len(m))
-			for k := range m {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
 			var b strings.Builder
-			for _, k := range keys {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
 				for _, v := range m[k] {
 					b.WriteString(k + "=" + v + "\n")
 				}
@@ -46,13 +41,8 @@ func parsePages() *template.Template {
 			return b.String()
 		},
 		"scopeLines": func(m map[string][]string) string {
-			keys := make([]string, 0, len(m))
-			for k := range m {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
 			var b strings.Builder
-			for _, k := range keys {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
 				if len(m[k]) == 0 {
 					b.WriteString(k + ":\n")
 				}

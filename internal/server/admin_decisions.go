@@ -22,18 +22,6 @@ type adminDecisionRequest struct {
 	Scope *string `json:"scope"`
 }
 
-// adminDecisionResponse has the field names of the /v1/decisions answer.
-type adminDecisionResponse struct {
-	Allow       bool   `json:"allow"`
-	Reason      string `json:"reason"`
-	Explanation string `json:"explanation,omitempty"`
-	Sub         string `json:"sub,omitempty"`
-	Org         string `json:"org_id,omitempty"`
-	ClientID    string `json:"client_id,omitempty"`
-	Scope       string `json:"scope,omitempty"`
-	Path        string `json:"path,omitempty"`
-}
-
 // testDecision is POST /admin/v1/orgs/{org}/decisions: how the authorizer
 // would decide a request of a user or client of the org, with its
 // explanation, without a token.
@@ -88,7 +76,7 @@ func (s *Server) testDecision(r *http.Request, a admin) (int, any, error) {
 		return 0, nil, err
 	}
 	d := pol.Decide(in.Method, in.Path)
-	return http.StatusOK, adminDecisionResponse{
+	return http.StatusOK, authorizer.DecisionResponse{
 		Allow: d.Allowed, Reason: d.Reason.String(), Explanation: d.Explain(), Sub: p.Sub, Org: p.Org,
 		ClientID: p.ClientID, Scope: strings.Join(p.Scopes, " "), Path: d.Path,
 	}, nil
