@@ -320,3 +320,107 @@ func between(s, from, to string) string {
 	}
 	return s[i : i+j]
 }
+
+func TestConsoleRolesAudiencesAndClients(t *testing.T) {
+	e := start(t)
+	root, _ := e.signIn("latch", "root")
+
+	// A global administrator writes audiences, scopes as "scope: statement" lines.
+	auds := root.Get(e.latch.URL + "/console/audiences")
+	p := root.Follow(root.Submit(auds.Form(t, "create-audience"), map[string]string{
+		"id": "reports", "name": "Reports", "scopes": "read: GET /reports/**\nwrite: POST /reports/**\nwrite: PUT /reports/**\naudit:"}))
+	if !strings.Contains(p.Body, "Created.") {
+		t.Fatalf("create audience: %d %s", p.Status, p.Body)
+	}
+	var aud struct {
+		Scopes map[string][]string `json:"scopes"`
+	}
+	e.apiGet("/audiences/reports", &aud)
+	if len(aud.Scopes["write"]) != 2 || aud.Scopes["read"][0] != "GET /reports/**" || aud.Scopes["audit"] == nil {
+		t.Errorf("the audience's scopes: %v", aud.Scopes)
+	}
+	// Shown again as the same lines, and saved unchanged.
+	f := p.Form(t, "audience-settings")
+	if got := f.Values.Get("scopes"); got != "audit:\nread: GET /reports/**\nwrite: POST /reports/**\nwrite: PUT /reports/**\n" {
+		t.Errorf("the scopes field: %q", got)
+	}
+	if p = root.Submit(f, map[string]string{"scopes": "read GET /reports"}); p.Status != http.StatusBadRequest || !strings.Contains(p.Alert(), "scope: METHODS PATH") {
+		t.Errorf("a scope line without a colon: %d %q", p.Status, p.Alert())
+	}
+
+	// An org administrator reads audiences but has no form, and a forged
+	// post is refused by the admin API.
+	ann, _ := e.signIn("acme", "ann")
+	list := ann.Get(e.latch.URL + "/console/audiences")
+	if !strings.Contains(list.Body, "reports") || list.HasForm("create-audience") {
+		t.Errorf("acme's admin on the audiences page: form shown=%v", list.HasForm("create-audience"))
+	}
+	forged := e2etest.Form{Action: e.latch.URL + "/console/audiences", Values: url.Values{"csrf": {csrfOf(t, list)}}}
+	if p := ann.Submit(forged, map[string]string{"id": "mine", "scopes": "read: GET /**"}); p.Status != http.StatusForbidden {
+		t.Errorf("an org admin creating an audience: %d", p.Status)
+	}
+
+	// Roles: create, then edit the statements.
+	roles := ann.Get(e.latch.URL + "/console/orgs/acme/roles")
+	p = ann.Follow(ann.Submit(roles.Form(t, "create-role"), map[string]string{"id": "auditor", "allow": "GET /reports/**\n\nGET /audit/**", "deny": "GET /reports/payroll"}))
+	if !strings.Contains(p.Body, "Created.") {
+		t.Fatalf("create role: %d %s", p.Status, p.Body)
+	}
+	p = ann.Follow(ann.Submit(p.Form(t, "role-settings"), map[string]string{"allow": "GET /reports/**"}))
+	var role struct {
+		Allow []string `json:"allow"`
+		Deny  []string `json:"deny"`
+	}
+	e.apiGet("/orgs/acme/roles/auditor", &role)
+	if !strings.Contains(p.Body, "Saved.") || len(role.Allow) != 1 || len(role.Deny) != 1 {
+		t.Errorf("the role after editing: %+v", role)
+	}
+
+	// A public client with the code flow; editing it keeps its grants and
+	// redirect URIs, and it stays public (no secret shown, none made).
+	clients := ann.Get(e.latch.URL + "/console/orgs/acme/clients")
+	p = ann.Submit(clients.Form(t, "create-client"), map[string]string{"id": "acme-spa", "type": "public",
+		"grant_client_credentials": "", "grant_authorization_code": "1", "redirect_uris": "http://127.0.0.1:9/cb\nhttp://127.0.0.1:9/cb2"})
+	if !p.IsRedirect() {
+		t.Fatalf("create public client: %d %s", p.Status, p.Alert())
+	}
+	p = ann.Follow(p)
+	p = ann.Follow(ann.Submit(p.Form(t, "client-settings"), map[string]string{"name": "Acme SPA"}))
+	var cl struct {
+		Name         string   `json:"name"`
+		Grants       []string `json:"grants"`
+		RedirectURIs []string `json:"redirect_uris"`
+	}
+	e.apiGet("/orgs/acme/clients/acme-spa", &cl)
+	if cl.Name != "Acme SPA" || len(cl.Grants) != 1 || cl.Grants[0] != "authorization_code" || len(cl.RedirectURIs) != 2 {
+		t.Errorf("the public client after editing: %+v", cl)
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"acme-spa"}}
+	if st, _ := e2etest.PostForm(t, e.latch.URL+"/oauth2/token", form, "", ""); st == http.StatusOK {
+		t.Error("the public client got a client_credentials token")
+	}
+
+	// Org settings: sign-up on, default roles.
+	org := ann.Get(e.latch.URL + "/console/orgs/acme")
+	ann.Submit(org.Form(t, "org-settings"), map[string]string{"signup": "1", "default_roles": "member"})
+	var o struct {
+		Signup       bool     `json:"signup"`
+		DefaultRoles []string `json:"default_roles"`
+	}
+	e.apiGet("/orgs/acme", &o)
+	if !o.Signup || len(o.DefaultRoles) != 1 {
+		t.Errorf("acme after saving its settings: %+v", o)
+	}
+}
+
+// csrfOf is the console's CSRF value on page p.
+func csrfOf(t *testing.T, p e2etest.Page) string {
+	t.Helper()
+	for _, f := range p.Forms() {
+		if v := f.Values.Get("csrf"); v != "" {
+			return v
+		}
+	}
+	t.Fatalf("no CSRF value on %s", p.URL)
+	return ""
+}
