@@ -13,8 +13,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"latch.dev/latch"
 )
 
 //go:embed web/templates/*.html web/static/*
@@ -308,6 +306,3 @@ func scopeStatements(s string) (map[string][]string, error) {
 }
 
 func checkbox(f url.Values, name string) bool { return f.Get(name) != "" }
-
-// latchOrg is the system org, whose admins are global.
-const latchOrg = latch.SystemOrg
