@@ -218,13 +218,6 @@ type tokenResponse struct {
 	Error       string `json:"error"`
 }
 
-// whoami is the part of the access token's introspection the console reads.
-type whoami struct {
-	Active bool   `json:"active"`
-	Sub    string `json:"sub"`
-	Org    string `json:"org_id"`
-}
-
 // callback finishes a sign-in: it checks state against the login cookie,
 // redeems the code with the PKCE verifier at the token endpoint, and keeps
 // the access token in the session cookie.
