@@ -71,6 +71,10 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("%s imports %s, which is for tests", p.ImportPath, imp)
 			case imp == mod+"/internal/store/dynamodb/streamtest":
 				t.Errorf("%s imports streamtest, which is for tests", p.ImportPath)
+			case p.ImportPath == mod+"/internal/console" && strings.HasPrefix(imp, mod+"/") && imp != mod:
+				// The console reaches Latch only through the admin API, with
+				// the administrator's token: no store, no server internals.
+				t.Errorf("internal/console imports %s; it may use only the admin API (an http.Handler) and the domain types", imp)
 			case (p.ImportPath == mod+"/internal/token" || p.ImportPath == mod+"/internal/password") &&
 				(strings.HasPrefix(imp, mod+"/internal/server") || strings.HasPrefix(imp, mod+"/internal/oauth") || strings.HasPrefix(imp, mod+"/internal/store")):
 				t.Errorf("%s imports %s: it must not know the HTTP layer or a store backend", p.ImportPath, imp)
@@ -92,7 +96,8 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 // bbolt (and the bolt store) must not reach its binary, built as deployed
 // (tags lambda.norpc and latch.lambda). Nor must the Prometheus client: a
 // function is never scraped, and internal/metrics is a no-op with
-// latch.lambda. Test-only imports are not in `go list -deps`.
+// latch.lambda. Nor html/template and the console. Test-only imports are not
+// in `go list -deps`.
 func TestLambdaBinaryLinksNoBolt(t *testing.T) {
 	out, err := exec.Command("go", "list", "-tags", "lambda.norpc,latch.lambda", "-deps", "./cmd/latch-lambda").Output()
 	if err != nil {
@@ -108,7 +113,10 @@ func TestLambdaBinaryLinksNoBolt(t *testing.T) {
 		// and the bootstrap must stay small (see the README's figures).
 		if d == "go.etcd.io/bbolt" || strings.HasPrefix(d, "go.etcd.io/bbolt/") || d == "latch.dev/latch/internal/store/bolt" ||
 			d == "github.com/aws/aws-sdk-go-v2/config" || strings.HasPrefix(d, "github.com/aws/aws-sdk-go-v2/service/sts") ||
-			strings.HasPrefix(d, "github.com/prometheus/") {
+			strings.HasPrefix(d, "github.com/prometheus/") ||
+			// Nor the pages (the hosted login's and the console's): executing
+			// html/template keeps every exported method alive, some 10 MB.
+			d == "html/template" || d == "latch.dev/latch/internal/console" {
 			t.Errorf("cmd/latch-lambda depends on %s", d)
 		}
 	}
