@@ -424,3 +424,35 @@ func csrfOf(t *testing.T, p e2etest.Page) string {
 	t.Fatalf("no CSRF value on %s", p.URL)
 	return ""
 }
+
+func TestConsoleSignOutEndsTheLoginSession(t *testing.T) {
+	e := start(t)
+	b, home := e.signIn("acme", "ann")
+	p := b.Submit(home.Form(t, "signout"), nil)
+	if loc := p.Location(t); loc.Path != "/oauth2/logout" || loc.Query().Get("client_id") != "latch-console" {
+		t.Fatalf("sign out redirected to %s", loc)
+	}
+	p = b.Follow(p)
+	var confirm e2etest.Form
+	for _, f := range p.Forms() {
+		if strings.HasSuffix(f.Action, "/oauth2/logout") {
+			confirm = f
+		}
+	}
+	if confirm.Action == "" {
+		t.Fatalf("no sign-out confirmation: %d %s", p.Status, p.Body)
+	}
+	if p = b.Follow(b.Submit(confirm, nil)); p.Status != http.StatusOK || !strings.Contains(p.Body, "signed out") {
+		t.Fatalf("after confirming: %d %s", p.Status, p.Body)
+	}
+	// The console asks for a password again: no console session, and no
+	// login session for the hosted login to reuse.
+	p = b.Follow(b.Get(e.latch.URL + "/console/"))
+	if !p.HasForm("org") && !p.HasForm("password") {
+		t.Errorf("the console after signing out: %d at %s", p.Status, p.URL)
+	}
+	var left []struct{}
+	if e.apiGet("/orgs/acme/users/ann/sessions", &left); len(left) != 0 {
+		t.Errorf("ann has %d live sessions after signing out", len(left))
+	}
+}
