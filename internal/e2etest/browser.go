@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -37,6 +38,12 @@ type Page struct {
 	Status int
 	Header http.Header
 	Body   string
+}
+
+// Jar is the browser's cookie jar (to take a session's cookies, or put
+// them back).
+func (b *Browser) Jar() http.CookieJar {
+	return b.hc.Jar
 }
 
 // Do sends req.
@@ -83,6 +90,21 @@ func (p Page) Location(t testing.TB) *url.URL {
 	if !p.IsRedirect() {
 		t.Fatalf("%s: status %d, want a redirect; body: %s", p.URL, p.Status, p.Body)
 	}
+	return p.location(t)
+}
+
+// LocationStatus is Location for a page whose status must be one of want:
+// exactly 303 See Other, say, where a test checks how a server redirects.
+func (p Page) LocationStatus(t testing.TB, want ...int) *url.URL {
+	t.Helper()
+	if !slices.Contains(want, p.Status) {
+		t.Fatalf("%s: status %d, want %v; body: %s", p.URL, p.Status, want, p.Body)
+	}
+	return p.location(t)
+}
+
+func (p Page) location(t testing.TB) *url.URL {
+	t.Helper()
 	u, err := p.URL.Parse(p.Header.Get("Location"))
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +216,19 @@ func (p Page) Form(t testing.TB, key string) Form {
 		}
 	}
 	t.Fatalf("no %q form on %s (status %d): %s", key, p.URL, p.Status, p.Body)
+	return Form{}
+}
+
+// FormAt returns the form that posts to path (its action's path), failing
+// the test when the page has none.
+func (p Page) FormAt(t testing.TB, path string) Form {
+	t.Helper()
+	for _, f := range p.Forms() {
+		if u, err := url.Parse(f.Action); err == nil && u.Path == path {
+			return f
+		}
+	}
+	t.Fatalf("no form to %s on %s (status %d): %s", path, p.URL, p.Status, p.Body)
 	return Form{}
 }
 

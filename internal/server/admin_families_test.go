@@ -54,11 +54,7 @@ func TestFamiliesSayWhatTheyAre(t *testing.T) {
 	e := newAuthcodeEnv(t)
 	ctx := context.Background()
 	b := e.browser()
-	web := newFlow(e.oauthConfig("web", webSecret, webRedirect, "openid"))
-	tok, err := web.exchange(b.codeFor(web, "acme", "alice"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tok := b.webTokens("alice")
 	code := e.family(tok.AccessToken)
 	if code.Kind != latch.FamilyCode || code.Subject != "alice" || code.Org != "acme" || code.ClientID != "web" || code.SessionID == "" {
 		t.Fatalf("code family = %+v", code)
@@ -83,7 +79,7 @@ func TestFamiliesSayWhatTheyAre(t *testing.T) {
 
 	// Single sign-on into a second application: the same login session.
 	spa := newFlow(e.oauthConfig("spa", "", spaRedirect, "openid"))
-	tok2, err := spa.exchange(callback(t, e, b.get(spa.url), spaRedirect, spa.state).Get("code"))
+	tok2, err := spa.exchange(callback(t, e, b.Get(spa.url), spaRedirect, spa.state).Get("code"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,9 +109,9 @@ func TestCodeAfterLogoutIsRefused(t *testing.T) {
 	b := e.browser()
 	f := newFlow(e.oauthConfig("web", webSecret, webRedirect, "openid"))
 	code := b.codeFor(f, "acme", "alice")
-	p := b.get(e.url + "/oauth2/logout?client_id=web")
-	if p := b.submit(p.form(t, "logout"), nil); p.status != 200 {
-		t.Fatalf("logout: %d %s", p.status, p.body)
+	p := b.Get(e.url + "/oauth2/logout?client_id=web")
+	if p := b.Submit(p.FormAt(t, "/oauth2/logout"), nil); p.Status != 200 {
+		t.Fatalf("logout: %d %s", p.Status, p.Body)
 	}
 	if _, err := f.exchange(code); oauthErrorCode(err) != "invalid_grant" {
 		t.Fatalf("a code of an ended session: %v, want invalid_grant", err)

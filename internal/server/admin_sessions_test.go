@@ -185,11 +185,7 @@ func TestAdminRevokesEverySession(t *testing.T) {
 	e := newAuthcodeEnv(t)
 	acme := e.adminToken("acme-admin")
 	b := e.browser()
-	f := newFlow(e.oauthConfig("web", webSecret, webRedirect, "openid"))
-	tok, err := f.exchange(b.codeFor(f, "acme", "alice"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, tok := b.webTokens("alice")
 	pw := e.login("app", appSecret, "", "alice")
 	bob := e.login("app", appSecret, "", "bob").str("access_token")
 
@@ -206,8 +202,8 @@ func TestAdminRevokesEverySession(t *testing.T) {
 	e.refused(t, "web access token", tok.AccessToken)
 	e.refused(t, "password access token", pw.str("access_token"))
 	g := newFlow(f.cfg)
-	if p := b.get(g.url); p.status != 200 {
-		t.Errorf("the browser is still signed in: %d %s", p.status, p.header.Get("Location"))
+	if p := b.Get(g.url); p.Status != 200 {
+		t.Errorf("the browser is still signed in: %d %s", p.Status, p.Header.Get("Location"))
 	}
 	if in := e.introspect(bob); in["active"] != true {
 		t.Errorf("bob's token: %v", in)
@@ -227,29 +223,21 @@ func TestLogoutEndsTheApplicationsTokens(t *testing.T) {
 	e := newAuthcodeEnv(t)
 	ctx := context.Background()
 	b := e.browser()
-	web := newFlow(e.oauthConfig("web", webSecret, webRedirect, "openid"))
-	tok, err := web.exchange(b.codeFor(web, "acme", "alice"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	web, tok := b.webTokens("alice")
 	spa := newFlow(e.oauthConfig("spa", "", spaRedirect, "openid"))
-	spaTok, err := spa.exchange(callback(t, e, b.get(spa.url), spaRedirect, spa.state).Get("code"))
+	spaTok, err := spa.exchange(callback(t, e, b.Get(spa.url), spaRedirect, spa.state).Get("code"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Alice's other sign-ins: another browser, and the password grant.
 	other := e.browser()
-	o := newFlow(web.cfg)
-	otherTok, err := o.exchange(other.codeFor(o, "acme", "alice"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, otherTok := other.webTokens("alice")
 	pw := e.login("app", appSecret, "", "alice").str("access_token")
 
 	idToken, _ := tok.Extra("id_token").(string)
-	p := b.get(e.url + "/oauth2/logout?id_token_hint=" + idToken)
-	if p.status != 200 {
-		t.Fatalf("logout: %d %s", p.status, p.body)
+	p := b.Get(e.url + "/oauth2/logout?id_token_hint=" + idToken)
+	if p.Status != 200 {
+		t.Fatalf("logout: %d %s", p.Status, p.Body)
 	}
 	if _, err := web.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); oauthErrorCode(err) != "invalid_grant" {
 		t.Errorf("refresh after logout: %v", err)
@@ -266,7 +254,7 @@ func TestLogoutEndsTheApplicationsTokens(t *testing.T) {
 		t.Errorf("another browser's refresh after logout: %v", err)
 	}
 	g := newFlow(web.cfg)
-	if q := callback(t, e, other.get(g.url), webRedirect, g.state); q.Get("code") == "" {
+	if q := callback(t, e, other.Get(g.url), webRedirect, g.state); q.Get("code") == "" {
 		t.Errorf("the other browser's session ended: %v", q)
 	}
 }
@@ -301,27 +289,23 @@ func TestLogoutKeepsTheCookieWhenTheStoreFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := e.browser()
-	f := newFlow(e.oauthConfig("web", webSecret, webRedirect, "openid"))
-	tok, err := f.exchange(b.codeFor(f, "acme", "alice"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tok := b.webTokens("alice")
 	idToken, _ := tok.Extra("id_token").(string)
 	logout := e.url + "/oauth2/logout?id_token_hint=" + idToken
 
 	fs.fail.Store(true)
-	p := b.get(logout)
-	if p.status < 500 {
-		t.Fatalf("logout with the store failing: %d %s", p.status, p.body)
+	p := b.Get(logout)
+	if p.Status < 500 {
+		t.Fatalf("logout with the store failing: %d %s", p.Status, p.Body)
 	}
-	for _, c := range p.header.Values("Set-Cookie") {
+	for _, c := range p.Header.Values("Set-Cookie") {
 		if cookieRE.MatchString(c) {
 			t.Errorf("the session cookie was cleared though the logout failed: %s", c)
 		}
 	}
 	fs.fail.Store(false)
-	if p := b.get(logout); p.status != 200 {
-		t.Fatalf("logout again: %d %s", p.status, p.body)
+	if p := b.Get(logout); p.Status != 200 {
+		t.Fatalf("logout again: %d %s", p.Status, p.Body)
 	}
 	if in := e.introspect(tok.AccessToken); in["active"] != false {
 		t.Errorf("access token after the second logout: %v", in)
@@ -335,11 +319,7 @@ func TestAdminRevokingALoginSessionEndsItsApplications(t *testing.T) {
 	e := newAuthcodeEnv(t)
 	acme := e.adminToken("acme-admin")
 	b := e.browser()
-	f := newFlow(e.oauthConfig("web", webSecret, webRedirect, "openid"))
-	tok, err := f.exchange(b.codeFor(f, "acme", "alice"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, tok := b.webTokens("alice")
 	pw := e.login("app", appSecret, "", "alice").str("access_token")
 	codeFam, pwFam := e.family(tok.AccessToken), e.family(pw)
 	if r := e.api("DELETE", "/admin/v1/orgs/acme/users/alice/sessions/"+codeFam.SessionID, acme, nil); r.status != 204 {

@@ -3,10 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
-	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strings"
@@ -18,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"latch.dev/latch"
+	"latch.dev/latch/internal/e2etest"
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
 )
@@ -98,164 +96,23 @@ func (f *flow) exchange(code string) (*oauth2.Token, error) {
 	return f.cfg.Exchange(context.Background(), code, oauth2.VerifierOption(f.verifier))
 }
 
-// browser is a user agent: a cookie jar, no automatic redirects.
+// browser is the hosted login's user agent, with the env its helpers need.
 type browser struct {
-	t   *testing.T
-	e   *env
-	jar *cookiejar.Jar
-	hc  *http.Client
+	*e2etest.Browser
+	e *env
 }
 
 func (e *env) browser() *browser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return &browser{t: e.t, e: e, jar: jar, hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}}
+	return &browser{Browser: e2etest.NewBrowser(e.t), e: e}
 }
 
-// webPage is a response as a browser sees it.
-type webPage struct {
-	url    *url.URL
-	status int
-	header http.Header
-	body   string
-}
-
-func (p webPage) location(t *testing.T) *url.URL {
-	t.Helper()
-	if p.status != http.StatusSeeOther {
-		t.Fatalf("status %d, want 303; body: %s", p.status, p.body)
-	}
-	u, err := url.Parse(p.header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
-func (b *browser) do(req *http.Request) webPage {
-	b.t.Helper()
-	resp, err := b.hc.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return webPage{url: req.URL, status: resp.StatusCode, header: resp.Header, body: string(body)}
-}
-
-func (b *browser) get(u string) webPage {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.do(req)
-}
-
-func (b *browser) post(u string, form url.Values) webPage {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
-}
-
-var (
-	formRE   = regexp.MustCompile(`(?s)<form method="post" action="([^"]*)"[^>]*>(.*?)</form>`)
-	inputRE  = regexp.MustCompile(`(?s)<input ([^>]*)>`)
-	attrRE   = regexp.MustCompile(`(\w+)="([^"]*)"`)
-	alertRE  = regexp.MustCompile(`(?s)role="alert">([^<]*)<`)
-	cookieRE = regexp.MustCompile(`^latch_session=`)
-)
-
-// htmlForm is a form of one of our pages: its action and the values of its
-// inputs.
-type htmlForm struct {
-	action string
-	values url.Values
-}
-
-// forms returns the page's forms keyed by their step (or "logout").
-func (p webPage) forms() map[string]htmlForm {
-	out := map[string]htmlForm{}
-	for _, m := range formRE.FindAllStringSubmatch(p.body, -1) {
-		action, err := p.url.Parse(html.UnescapeString(m[1]))
-		if err != nil {
-			continue
-		}
-		f := htmlForm{action: action.String(), values: url.Values{}}
-		for _, in := range inputRE.FindAllStringSubmatch(m[2], -1) {
-			attrs := map[string]string{}
-			for _, a := range attrRE.FindAllStringSubmatch(in[1], -1) {
-				attrs[a[1]] = html.UnescapeString(a[2])
-			}
-			if attrs["name"] != "" {
-				f.values.Set(attrs["name"], attrs["value"])
-			}
-		}
-		key := f.values.Get("step")
-		if key == "" {
-			key = "logout"
-		}
-		out[key] = f
-	}
-	return out
-}
-
-// form returns the form of step, failing the test when the page has none.
-func (p webPage) form(t *testing.T, step string) htmlForm {
-	t.Helper()
-	f, ok := p.forms()[step]
-	if !ok {
-		t.Fatalf("no %q form on the page (status %d): %s", step, p.status, p.body)
-	}
-	return f
-}
-
-func (p webPage) alert() string {
-	if m := alertRE.FindStringSubmatch(p.body); m != nil {
-		return html.UnescapeString(strings.TrimSpace(m[1]))
-	}
-	return ""
-}
-
-// submit posts form with fields set.
-func (b *browser) submit(f htmlForm, fields map[string]string) webPage {
-	b.t.Helper()
-	v := url.Values{}
-	for k, vs := range f.values {
-		v[k] = append([]string(nil), vs...)
-	}
-	for k, x := range fields {
-		v.Set(k, x)
-	}
-	return b.post(f.action, v)
-}
-
-// signIn completes the login pages from p (the organization step, when
-// shown, then the password step) and returns the final response.
-func (b *browser) signIn(p webPage, org, username, pw string) webPage {
-	b.t.Helper()
-	if p.status == http.StatusSeeOther { // signed in already
-		return p
-	}
-	if _, ok := p.forms()["org"]; ok {
-		p = b.submit(p.form(b.t, "org"), map[string]string{"organization": org})
-	}
-	return b.submit(p.form(b.t, "password"), map[string]string{"username": username, "password": pw})
-}
+var cookieRE = regexp.MustCompile(`^latch_session=`)
 
 // callback checks a redirect to redirect with state and iss, and returns its
 // query.
-func callback(t *testing.T, e *env, p webPage, redirect, state string) url.Values {
+func callback(t *testing.T, e *env, p e2etest.Page, redirect, state string) url.Values {
 	t.Helper()
-	u := p.location(t)
+	u := p.LocationStatus(t, http.StatusSeeOther)
 	if got := u.Scheme + "://" + u.Host + u.Path; got != redirect {
 		t.Fatalf("redirected to %s, want %s", got, redirect)
 	}
@@ -271,13 +128,25 @@ func callback(t *testing.T, e *env, p webPage, redirect, state string) url.Value
 
 // codeFor runs a whole login for f in b and returns the code.
 func (b *browser) codeFor(f *flow, org, username string) string {
-	b.t.Helper()
-	p := b.signIn(b.get(f.url), org, username, userPassword)
-	q := callback(b.t, b.e, p, f.cfg.RedirectURL, f.state)
+	b.e.t.Helper()
+	p := b.SignIn(b.Get(f.url), org, username, userPassword)
+	q := callback(b.e.t, b.e, p, f.cfg.RedirectURL, f.state)
 	if q.Get("code") == "" {
-		b.t.Fatalf("no code in the redirect: %v", q)
+		b.e.t.Fatalf("no code in the redirect: %v", q)
 	}
 	return q.Get("code")
+}
+
+// webTokens signs username of acme in to the "web" client (scope openid)
+// in b and redeems the code: the flow and its tokens.
+func (b *browser) webTokens(username string) (*flow, *oauth2.Token) {
+	b.e.t.Helper()
+	f := newFlow(b.e.oauthConfig("web", webSecret, webRedirect, "openid"))
+	tok, err := f.exchange(b.codeFor(f, "acme", username))
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	return f, tok
 }
 
 func oauthErrorCode(err error) string {
@@ -288,9 +157,9 @@ func oauthErrorCode(err error) string {
 	return ""
 }
 
-func checkPageHeaders(t *testing.T, p webPage, formTarget string) {
+func checkPageHeaders(t *testing.T, p e2etest.Page, formTarget string) {
 	t.Helper()
-	h := p.header
+	h := p.Header
 	csp := h.Get("Content-Security-Policy")
 	for _, want := range []string{"default-src 'self'", "frame-ancestors 'none'", "form-action 'self'" + formTarget} {
 		if !strings.Contains(csp, want) {
@@ -308,22 +177,22 @@ func TestAuthCodeHappyPathWithOrgStep(t *testing.T) {
 	b := e.browser()
 	f := newFlow(e.oauthConfig("web", webSecret, webRedirect, "openid", "premium/read"))
 
-	p := b.get(f.url)
-	if p.status != http.StatusOK {
-		t.Fatalf("authorize: %d %s", p.status, p.body)
+	p := b.Get(f.url)
+	if p.Status != http.StatusOK {
+		t.Fatalf("authorize: %d %s", p.Status, p.Body)
 	}
 	checkPageHeaders(t, p, " https://web.example")
-	if !strings.Contains(p.body, `<label for="organization">`) || !strings.Contains(p.body, "Web App") {
-		t.Fatalf("the organization step is missing: %s", p.body)
+	if !strings.Contains(p.Body, `<label for="organization">`) || !strings.Contains(p.Body, "Web App") {
+		t.Fatalf("the organization step is missing: %s", p.Body)
 	}
-	p = b.submit(p.form(t, "org"), map[string]string{"organization": "acme"})
-	if !strings.Contains(p.body, `<label for="username">`) || !strings.Contains(p.body, `<label for="password">`) {
-		t.Fatalf("the password step is missing: %s", p.body)
+	p = b.Submit(p.Form(t, "org"), map[string]string{"organization": "acme"})
+	if !strings.Contains(p.Body, `<label for="username">`) || !strings.Contains(p.Body, `<label for="password">`) {
+		t.Fatalf("the password step is missing: %s", p.Body)
 	}
-	p = b.submit(p.form(t, "password"), map[string]string{"username": "alice", "password": userPassword})
+	p = b.Submit(p.Form(t, "password"), map[string]string{"username": "alice", "password": userPassword})
 	q := callback(t, e, p, webRedirect, f.state)
 	var session string
-	for _, c := range p.header.Values("Set-Cookie") {
+	for _, c := range p.Header.Values("Set-Cookie") {
 		if cookieRE.MatchString(c) {
 			session = c
 		}
@@ -375,19 +244,19 @@ func TestAuthCodeOrganizationStepSkipped(t *testing.T) {
 	t.Run("organization parameter", func(t *testing.T) {
 		b := e.browser()
 		f := newFlow(e.oauthConfig("web", webSecret, webRedirect, "openid"), oauth2.SetAuthURLParam("organization", "globex"))
-		p := b.get(f.url)
-		if _, ok := p.forms()["org"]; ok || !strings.Contains(p.body, "<strong>globex</strong>") {
-			t.Fatalf("the organization step was shown: %s", p.body)
+		p := b.Get(f.url)
+		if p.HasForm("org") || !strings.Contains(p.Body, "<strong>globex</strong>") {
+			t.Fatalf("the organization step was shown: %s", p.Body)
 		}
-		if _, ok := p.forms()["change-org"]; ok {
+		if p.HasForm("change-org") {
 			t.Error("a fixed organization can be changed")
 		}
 		// A posted organization cannot override the one the application gave.
-		p = b.submit(p.form(t, "password"), map[string]string{"organization": "acme", "username": "alice", "password": userPassword})
-		if p.status != http.StatusOK || p.alert() == "" {
-			t.Fatalf("alice signed in to globex: %d %s", p.status, p.body)
+		p = b.Submit(p.Form(t, "password"), map[string]string{"organization": "acme", "username": "alice", "password": userPassword})
+		if p.Status != http.StatusOK || p.Alert() == "" {
+			t.Fatalf("alice signed in to globex: %d %s", p.Status, p.Body)
 		}
-		p = b.submit(p.form(t, "password"), map[string]string{"username": "gina", "password": userPassword})
+		p = b.Submit(p.Form(t, "password"), map[string]string{"username": "gina", "password": userPassword})
 		code := callback(t, e, p, webRedirect, f.state).Get("code")
 		tok, err := f.exchange(code)
 		if err != nil {
@@ -401,9 +270,9 @@ func TestAuthCodeOrganizationStepSkipped(t *testing.T) {
 	t.Run("client with one org", func(t *testing.T) {
 		b := e.browser()
 		f := newFlow(e.oauthConfig("single", webSecret, singleRedirect))
-		p := b.get(f.url)
-		if _, ok := p.forms()["org"]; ok {
-			t.Fatalf("the organization step was shown: %s", p.body)
+		p := b.Get(f.url)
+		if p.HasForm("org") {
+			t.Fatalf("the organization step was shown: %s", p.Body)
 		}
 		if _, err := f.exchange(b.codeFor(f, "", "bob")); err != nil {
 			t.Fatal(err)
@@ -411,7 +280,7 @@ func TestAuthCodeOrganizationStepSkipped(t *testing.T) {
 	})
 	t.Run("organization the client does not accept", func(t *testing.T) {
 		f := newFlow(e.oauthConfig("single", webSecret, singleRedirect), oauth2.SetAuthURLParam("organization", "globex"))
-		q := callback(t, e, e.browser().get(f.url), singleRedirect, f.state)
+		q := callback(t, e, e.browser().Get(f.url), singleRedirect, f.state)
 		if q.Get("error") != "invalid_request" {
 			t.Errorf("error = %v", q)
 		}
@@ -428,7 +297,7 @@ func TestAuthCodeSingleSignOn(t *testing.T) {
 
 	// A second application, public, of the same org: a code at once.
 	spa := newFlow(e.oauthConfig("spa", "", spaRedirect, "openid"))
-	q := callback(t, e, b.get(spa.url), spaRedirect, spa.state)
+	q := callback(t, e, b.Get(spa.url), spaRedirect, spa.state)
 	tok, err := spa.exchange(q.Get("code"))
 	if err != nil {
 		t.Fatal(err)
@@ -447,49 +316,49 @@ func TestAuthCodeSingleSignOn(t *testing.T) {
 
 	// An application that does not accept acme asks for a login.
 	g := newFlow(e.oauthConfig("globex-app", webSecret, globexRedirect))
-	p := b.get(g.url)
-	if p.status != http.StatusOK || !strings.Contains(p.body, "another organization") {
-		t.Fatalf("globex-app: %d %s", p.status, p.body)
+	p := b.Get(g.url)
+	if p.Status != http.StatusOK || !strings.Contains(p.Body, "another organization") {
+		t.Fatalf("globex-app: %d %s", p.Status, p.Body)
 	}
-	if _, ok := p.forms()["password"]; !ok {
-		t.Fatalf("no password form: %s", p.body)
+	if !p.HasForm("password") {
+		t.Fatalf("no password form: %s", p.Body)
 	}
 	// The same with prompt=none: login_required.
 	g = newFlow(e.oauthConfig("globex-app", webSecret, globexRedirect), oauth2.SetAuthURLParam("prompt", "none"))
-	if q := callback(t, e, b.get(g.url), globexRedirect, g.state); q.Get("error") != "login_required" {
+	if q := callback(t, e, b.Get(g.url), globexRedirect, g.state); q.Get("error") != "login_required" {
 		t.Errorf("prompt=none for another org: %v", q)
 	}
 	// The session's org given as organization: still SSO; another org: a login.
 	w := newFlow(e.oauthConfig("web", webSecret, webRedirect), oauth2.SetAuthURLParam("organization", "acme"))
-	if q := callback(t, e, b.get(w.url), webRedirect, w.state); q.Get("code") == "" {
+	if q := callback(t, e, b.Get(w.url), webRedirect, w.state); q.Get("code") == "" {
 		t.Errorf("organization=acme with an acme session: %v", q)
 	}
 	w = newFlow(e.oauthConfig("web", webSecret, webRedirect), oauth2.SetAuthURLParam("organization", "globex"))
-	if p := b.get(w.url); p.status != http.StatusOK {
-		t.Errorf("organization=globex with an acme session: %d %s", p.status, p.header.Get("Location"))
+	if p := b.Get(w.url); p.Status != http.StatusOK {
+		t.Errorf("organization=globex with an acme session: %d %s", p.Status, p.Header.Get("Location"))
 	}
 
 	// prompt=login and a max_age shorter than the session's age ask again.
 	for _, opt := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")} {
 		f := newFlow(e.oauthConfig("web", webSecret, webRedirect), opt)
-		if p := b.get(f.url); p.status != http.StatusOK {
-			t.Errorf("%s: %d %s", f.url, p.status, p.header.Get("Location"))
+		if p := b.Get(f.url); p.Status != http.StatusOK {
+			t.Errorf("%s: %d %s", f.url, p.Status, p.Header.Get("Location"))
 		}
 	}
 	e.clock.Advance(2 * time.Minute)
 	f := newFlow(e.oauthConfig("web", webSecret, webRedirect), oauth2.SetAuthURLParam("max_age", "60"))
-	if p := b.get(f.url); p.status != http.StatusOK {
-		t.Errorf("max_age=60 two minutes after login: %d", p.status)
+	if p := b.Get(f.url); p.Status != http.StatusOK {
+		t.Errorf("max_age=60 two minutes after login: %d", p.Status)
 	}
 	f = newFlow(e.oauthConfig("web", webSecret, webRedirect), oauth2.SetAuthURLParam("max_age", "600"))
-	if q := callback(t, e, b.get(f.url), webRedirect, f.state); q.Get("code") == "" {
+	if q := callback(t, e, b.Get(f.url), webRedirect, f.state); q.Get("code") == "" {
 		t.Errorf("max_age=600: %v", q)
 	}
 
 	// After twelve hours the session is over.
 	e.clock.Advance(12 * time.Hour)
-	if p := b.get(spa.url); p.status != http.StatusOK {
-		t.Errorf("12 h later: %d %s", p.status, p.header.Get("Location"))
+	if p := b.Get(spa.url); p.Status != http.StatusOK {
+		t.Errorf("12 h later: %d %s", p.Status, p.Header.Get("Location"))
 	}
 }
 
@@ -544,7 +413,7 @@ func TestAuthCodeProtocolRules(t *testing.T) {
 			"short":      {oauth2.SetAuthURLParam("code_challenge", "abc"), oauth2.SetAuthURLParam("code_challenge_method", "S256")},
 		} {
 			u := cfg.AuthCodeURL("st-"+name, opts...)
-			q := callback(t, e, b.get(u), webRedirect, "st-"+name)
+			q := callback(t, e, b.Get(u), webRedirect, "st-"+name)
 			if q.Get("error") != "invalid_request" || q.Get("error_description") == "" || q.Get("code") != "" {
 				t.Errorf("%s: %v", name, q)
 			}
@@ -562,7 +431,7 @@ func TestAuthCodeProtocolRules(t *testing.T) {
 			"prompt":         {oauth2.SetAuthURLParam("prompt", "none login"), "invalid_request"},
 		} {
 			f := newFlow(cfg, c.opt)
-			if q := callback(t, e, b.get(f.url), webRedirect, f.state); q.Get("error") != c.code {
+			if q := callback(t, e, b.Get(f.url), webRedirect, f.state); q.Get("error") != c.code {
 				t.Errorf("%s: %v, want %s", name, q, c.code)
 			}
 		}
@@ -586,15 +455,15 @@ func TestAuthCodeProtocolRules(t *testing.T) {
 			{"", webRedirect},
 		} {
 			f := newFlow(e.oauthConfig(c.client, "", c.redirect))
-			p := b.get(f.url)
-			if p.status != http.StatusBadRequest || p.header.Get("Location") != "" || !strings.Contains(p.body, `role="alert"`) {
-				t.Errorf("client %q redirect %q: %d Location %q", c.client, c.redirect, p.status, p.header.Get("Location"))
+			p := b.Get(f.url)
+			if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" || !strings.Contains(p.Body, `role="alert"`) {
+				t.Errorf("client %q redirect %q: %d Location %q", c.client, c.redirect, p.Status, p.Header.Get("Location"))
 			}
 		}
 		// Twice the same client_id: no way to know which to trust.
-		p := b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("client_id", "web")) + "&client_id=spa")
-		if p.status != http.StatusBadRequest || p.header.Get("Location") != "" {
-			t.Errorf("client_id twice: %d %s", p.status, p.header.Get("Location"))
+		p := b.Get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("client_id", "web")) + "&client_id=spa")
+		if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" {
+			t.Errorf("client_id twice: %d %s", p.Status, p.Header.Get("Location"))
 		}
 	})
 	t.Run("token request redirect_uri must match", func(t *testing.T) {
@@ -676,7 +545,7 @@ func TestAuthCodeReuseRevokesTheFirstTokens(t *testing.T) {
 
 	// A client without the refresh_token grant: its access token is revoked as well.
 	spa := newFlow(e.oauthConfig("spa", "", spaRedirect))
-	code = callback(t, e, b.get(spa.url), spaRedirect, spa.state).Get("code")
+	code = callback(t, e, b.Get(spa.url), spaRedirect, spa.state).Get("code")
 	tok, err = spa.exchange(code)
 	if err != nil || tok.RefreshToken != "" {
 		t.Fatalf("spa: %+v %v", tok, err)
@@ -707,25 +576,25 @@ func TestAuthCodePublicClient(t *testing.T) {
 	if _, err := other.Exchange(context.Background(), code, oauth2.VerifierOption(spa.verifier)); oauthErrorCode(err) == "" {
 		t.Errorf("another client redeemed the code: %v", err)
 	}
-	code = callback(t, e, b.get(spa.url), spaRedirect, spa.state).Get("code")
+	code = callback(t, e, b.Get(spa.url), spaRedirect, spa.state).Get("code")
 	other.ClientID, other.ClientSecret = "web", ""
 	if _, err := other.Exchange(context.Background(), code, oauth2.VerifierOption(spa.verifier)); oauthErrorCode(err) != "invalid_client" {
 		t.Errorf("a confidential client without its secret: %v", err)
 	}
-	code = callback(t, e, b.get(spa.url), spaRedirect, spa.state).Get("code")
+	code = callback(t, e, b.Get(spa.url), spaRedirect, spa.state).Get("code")
 	other.ClientID, other.ClientSecret = "single", webSecret
 	if _, err := other.Exchange(context.Background(), code, oauth2.VerifierOption(spa.verifier)); oauthErrorCode(err) != "invalid_grant" {
 		t.Errorf("another client with the grant redeemed the code: %v", err)
 	}
 	// A public client that sends a secret is refused.
-	code = callback(t, e, b.get(spa.url), spaRedirect, spa.state).Get("code")
+	code = callback(t, e, b.Get(spa.url), spaRedirect, spa.state).Get("code")
 	withSecret := *spa.cfg
 	withSecret.ClientSecret = "anything-at-all"
 	if _, err := withSecret.Exchange(context.Background(), code, oauth2.VerifierOption(spa.verifier)); oauthErrorCode(err) != "invalid_client" {
 		t.Errorf("a public client with a secret: %v", err)
 	}
 	// With client_id alone it works.
-	code = callback(t, e, b.get(spa.url), spaRedirect, spa.state).Get("code")
+	code = callback(t, e, b.Get(spa.url), spaRedirect, spa.state).Get("code")
 	spa.cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 	tok, err := spa.exchange(code)
 	if err != nil {
@@ -736,7 +605,7 @@ func TestAuthCodePublicClient(t *testing.T) {
 	}
 	// A confidential client's code needs its secret.
 	web := newFlow(e.oauthConfig("web", "wrong-secret-0123456789abcdefghijklmnop", webRedirect))
-	code = callback(t, e, b.get(web.url), webRedirect, web.state).Get("code")
+	code = callback(t, e, b.Get(web.url), webRedirect, web.state).Get("code")
 	if _, err := web.exchange(code); oauthErrorCode(err) != "invalid_client" {
 		t.Errorf("wrong secret: %v", err)
 	}
@@ -746,16 +615,16 @@ func TestHostedLoginErrorsRevealNothing(t *testing.T) {
 	e := newAuthcodeEnv(t)
 	b := e.browser()
 	f := newFlow(e.oauthConfig("web", webSecret, webRedirect))
-	start := b.get(f.url)
+	start := b.Get(f.url)
 	attempt := func(org, username, pw string) string {
 		t.Helper()
-		p := b.submit(start.form(t, "org"), map[string]string{"organization": org})
-		p = b.submit(p.form(t, "password"), map[string]string{"username": username, "password": pw})
-		if p.status != http.StatusOK {
-			t.Fatalf("%s/%s: %d %s", org, username, p.status, p.body)
+		p := b.Submit(start.Form(t, "org"), map[string]string{"organization": org})
+		p = b.Submit(p.Form(t, "password"), map[string]string{"username": username, "password": pw})
+		if p.Status != http.StatusOK {
+			t.Fatalf("%s/%s: %d %s", org, username, p.Status, p.Body)
 		}
 		// What differs is only what the user typed.
-		body := strings.ReplaceAll(p.body, ">"+org+"<", ">ORG<")
+		body := strings.ReplaceAll(p.Body, ">"+org+"<", ">ORG<")
 		body = strings.ReplaceAll(body, `value="`+org+`"`, `value="ORG"`)
 		return strings.ReplaceAll(body, `value="`+username+`"`, `value="USER"`)
 	}
@@ -774,9 +643,9 @@ func TestHostedLoginErrorsRevealNothing(t *testing.T) {
 		}
 	}
 	// The organization step accepts any well-formed id, and refuses the rest.
-	p := b.submit(start.form(t, "org"), map[string]string{"organization": "no such org!"})
-	if _, ok := p.forms()["org"]; !ok || p.alert() == "" {
-		t.Errorf("malformed org: %s", p.body)
+	p := b.Submit(start.Form(t, "org"), map[string]string{"organization": "no such org!"})
+	if !p.HasForm("org") || p.Alert() == "" {
+		t.Errorf("malformed org: %s", p.Body)
 	}
 }
 
@@ -784,9 +653,9 @@ func TestHostedLoginSharesThePasswordGrantBudget(t *testing.T) {
 	e := newAuthcodeEnv(t)
 	b := e.browser()
 	f := newFlow(e.oauthConfig("web", webSecret, webRedirect))
-	pw := b.submit(b.get(f.url).form(t, "org"), map[string]string{"organization": "acme"}).form(t, "password")
+	pw := b.Submit(b.Get(f.url).Form(t, "org"), map[string]string{"organization": "acme"}).Form(t, "password")
 	for range 6 {
-		b.submit(pw, map[string]string{"username": "bob", "password": "wrong password here"})
+		b.Submit(pw, map[string]string{"username": "bob", "password": "wrong password here"})
 	}
 	// The password grant sees the same lock for bob in acme...
 	r := e.post("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"bob"}, "password": {userPassword}}, "app", appSecret)
@@ -794,15 +663,15 @@ func TestHostedLoginSharesThePasswordGrantBudget(t *testing.T) {
 		t.Errorf("password grant after six failures on the page: %d %s", r.status, r.body)
 	}
 	// ...and the page says so, even with the right password, for a while.
-	p := b.submit(pw, map[string]string{"username": "bob", "password": userPassword})
-	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" {
-		t.Errorf("page while locked: %d %s", p.status, p.alert())
+	p := b.Submit(pw, map[string]string{"username": "bob", "password": userPassword})
+	if p.Status != http.StatusTooManyRequests || p.Header.Get("Retry-After") == "" {
+		t.Errorf("page while locked: %d %s", p.Status, p.Alert())
 	}
 	// The sixth failure locked the account for a second (then 2, 4, ...,
 	// at most 15 minutes).
 	e.clock.Advance(2 * time.Second)
-	if p := b.submit(pw, map[string]string{"username": "bob", "password": userPassword}); p.status != http.StatusSeeOther {
-		t.Errorf("after the lock: %d %s", p.status, p.alert())
+	if p := b.Submit(pw, map[string]string{"username": "bob", "password": userPassword}); p.Status != http.StatusSeeOther {
+		t.Errorf("after the lock: %d %s", p.Status, p.Alert())
 	}
 }
 
@@ -810,7 +679,7 @@ func TestHostedLoginCSRF(t *testing.T) {
 	e := newAuthcodeEnv(t)
 	b := e.browser()
 	f := newFlow(e.oauthConfig("web", webSecret, webRedirect))
-	pw := b.submit(b.get(f.url).form(t, "org"), map[string]string{"organization": "acme"}).form(t, "password")
+	pw := b.Submit(b.Get(f.url).Form(t, "org"), map[string]string{"organization": "acme"}).Form(t, "password")
 	good := map[string]string{"username": "alice", "password": userPassword}
 	for name, mutate := range map[string]func(v url.Values){
 		"field missing":    func(v url.Values) { v.Del("csrf") },
@@ -823,52 +692,52 @@ func TestHostedLoginCSRF(t *testing.T) {
 		},
 	} {
 		v := url.Values{}
-		for k, x := range pw.values {
+		for k, x := range pw.Values {
 			v[k] = append([]string(nil), x...)
 		}
 		for k, x := range good {
 			v.Set(k, x)
 		}
 		mutate(v)
-		p := b.post(pw.action, v)
-		if p.status != http.StatusBadRequest || p.header.Get("Location") != "" || len(p.header.Values("Set-Cookie")) != 0 {
-			t.Errorf("%s: %d Location %q Set-Cookie %q", name, p.status, p.header.Get("Location"), p.header.Values("Set-Cookie"))
+		p := b.Post(pw.Action, v)
+		if p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" || len(p.Header.Values("Set-Cookie")) != 0 {
+			t.Errorf("%s: %d Location %q Set-Cookie %q", name, p.Status, p.Header.Get("Location"), p.Header.Values("Set-Cookie"))
 		}
 	}
 	// The right fields from another site's page (Origin says so) are refused.
 	v := url.Values{}
-	for k, x := range pw.values {
+	for k, x := range pw.Values {
 		v[k] = append([]string(nil), x...)
 	}
 	for k, x := range good {
 		v.Set(k, x)
 	}
-	req, _ := http.NewRequest(http.MethodPost, pw.action, strings.NewReader(v.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, pw.Action, strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "https://attacker.example")
-	if p := b.do(req); p.status != http.StatusBadRequest || len(p.header.Values("Set-Cookie")) != 0 {
-		t.Errorf("cross-origin POST: %d %v", p.status, p.header.Values("Set-Cookie"))
+	if p := b.Do(req); p.Status != http.StatusBadRequest || len(p.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("cross-origin POST: %d %v", p.Status, p.Header.Values("Set-Cookie"))
 	}
 	// A browser without the cookie (another site posting the form) is refused.
-	p := e.browser().submit(pw, good)
-	if p.status != http.StatusBadRequest || len(p.header.Values("Set-Cookie")) != 0 {
-		t.Errorf("without the cookie: %d %v", p.status, p.header.Values("Set-Cookie"))
+	p := e.browser().Submit(pw, good)
+	if p.Status != http.StatusBadRequest || len(p.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("without the cookie: %d %v", p.Status, p.Header.Values("Set-Cookie"))
 	}
 	// Nothing happened: no session, so the next request asks for a login.
-	if p := b.get(f.url); p.status != http.StatusOK {
-		t.Errorf("a session exists after refused POSTs: %d", p.status)
+	if p := b.Get(f.url); p.Status != http.StatusOK {
+		t.Errorf("a session exists after refused POSTs: %d", p.Status)
 	}
 	// A pending request older than ten minutes is refused.
 	e.clock.Advance(11 * time.Minute)
-	if p := b.submit(pw, good); p.status != http.StatusBadRequest || p.header.Get("Location") != "" {
-		t.Errorf("an 11-minute-old page: %d", p.status)
+	if p := b.Submit(pw, good); p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" {
+		t.Errorf("an 11-minute-old page: %d", p.Status)
 	}
 }
 
 func TestAuthCodePromptNone(t *testing.T) {
 	e := newAuthcodeEnv(t)
 	f := newFlow(e.oauthConfig("web", webSecret, webRedirect), oauth2.SetAuthURLParam("prompt", "none"))
-	p := e.browser().get(f.url)
+	p := e.browser().Get(f.url)
 	q := callback(t, e, p, webRedirect, f.state)
 	if q.Get("error") != "login_required" || q.Get("code") != "" {
 		t.Errorf("prompt=none without a session: %v", q)
@@ -879,70 +748,66 @@ func TestAuthCodePromptNone(t *testing.T) {
 func TestLogout(t *testing.T) {
 	e := newAuthcodeEnv(t)
 	b := e.browser()
-	f := newFlow(e.oauthConfig("web", webSecret, webRedirect, "openid"))
-	tok, err := f.exchange(b.codeFor(f, "acme", "alice"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, tok := b.webTokens("alice")
 	idToken, _ := tok.Extra("id_token").(string)
 	issuer, _ := url.Parse(e.url)
-	stolen := b.jar.Cookies(issuer)
+	stolen := b.Jar().Cookies(issuer)
 
 	// Without an ID token hint, the user confirms (a link elsewhere cannot sign anyone out).
-	p := b.get(e.url + "/oauth2/logout?client_id=web&post_logout_redirect_uri=" + url.QueryEscape(webRedirect) + "&state=bye")
-	if p.status != http.StatusOK {
-		t.Fatalf("logout without a hint: %d %s", p.status, p.body)
+	p := b.Get(e.url + "/oauth2/logout?client_id=web&post_logout_redirect_uri=" + url.QueryEscape(webRedirect) + "&state=bye")
+	if p.Status != http.StatusOK {
+		t.Fatalf("logout without a hint: %d %s", p.Status, p.Body)
 	}
-	confirm := p.form(t, "logout")
-	if confirm.values.Get("post_logout_redirect_uri") != webRedirect {
-		t.Errorf("confirm form = %v", confirm.values)
+	confirm := p.FormAt(t, "/oauth2/logout")
+	if confirm.Values.Get("post_logout_redirect_uri") != webRedirect {
+		t.Errorf("confirm form = %v", confirm.Values)
 	}
 	v := url.Values{}
-	for k, x := range confirm.values {
+	for k, x := range confirm.Values {
 		v[k] = x
 	}
 	v.Del("csrf")
-	if p := b.post(confirm.action, v); p.status != http.StatusBadRequest {
-		t.Errorf("confirmation without the CSRF field: %d", p.status)
+	if p := b.Post(confirm.Action, v); p.Status != http.StatusBadRequest {
+		t.Errorf("confirmation without the CSRF field: %d", p.Status)
 	}
 	// Refused, so still signed in.
 	g := newFlow(f.cfg)
-	if q := callback(t, e, b.get(g.url), webRedirect, g.state); q.Get("code") == "" {
+	if q := callback(t, e, b.Get(g.url), webRedirect, g.state); q.Get("code") == "" {
 		t.Errorf("the session ended without confirmation: %v", q)
 	}
 
 	// With the hint of the signed-in user: at once, back to a registered URI with state.
-	p = b.get(e.url + "/oauth2/logout?id_token_hint=" + idToken + "&post_logout_redirect_uri=" + url.QueryEscape("https://web.example/signed-out") + "&state=bye")
-	u := p.location(t)
+	p = b.Get(e.url + "/oauth2/logout?id_token_hint=" + idToken + "&post_logout_redirect_uri=" + url.QueryEscape("https://web.example/signed-out") + "&state=bye")
+	u := p.LocationStatus(t, http.StatusSeeOther)
 	if u.String() != "https://web.example/signed-out?state=bye" {
 		t.Errorf("redirected to %s", u)
 	}
 	// The next authorization asks for the password again...
 	g = newFlow(f.cfg)
-	if p := b.get(g.url); p.status != http.StatusOK {
-		t.Errorf("after logout: %d %s", p.status, p.header.Get("Location"))
+	if p := b.Get(g.url); p.Status != http.StatusOK {
+		t.Errorf("after logout: %d %s", p.Status, p.Header.Get("Location"))
 	}
 	// ...even with the old cookie put back: the session is revoked in the store.
-	b.jar.SetCookies(issuer, stolen)
-	if p := b.get(g.url); p.status != http.StatusOK {
-		t.Errorf("after logout with the old cookie: %d %s", p.status, p.header.Get("Location"))
+	b.Jar().SetCookies(issuer, stolen)
+	if p := b.Get(g.url); p.Status != http.StatusOK {
+		t.Errorf("after logout with the old cookie: %d %s", p.Status, p.Header.Get("Location"))
 	}
 
 	// An unregistered post_logout_redirect_uri: signed out, no redirect.
 	for _, target := range []string{"https://attacker.example/", webRedirect + "/", spaRedirect} {
-		p := b.get(e.url + "/oauth2/logout?id_token_hint=" + idToken + "&post_logout_redirect_uri=" + url.QueryEscape(target))
-		if p.status != http.StatusOK || p.header.Get("Location") != "" || !strings.Contains(p.body, "signed out") {
-			t.Errorf("target %s: %d Location %q", target, p.status, p.header.Get("Location"))
+		p := b.Get(e.url + "/oauth2/logout?id_token_hint=" + idToken + "&post_logout_redirect_uri=" + url.QueryEscape(target))
+		if p.Status != http.StatusOK || p.Header.Get("Location") != "" || !strings.Contains(p.Body, "signed out") {
+			t.Errorf("target %s: %d Location %q", target, p.Status, p.Header.Get("Location"))
 		}
 	}
 	// A hint that is not ours (or was tampered with) is refused.
 	bad := idToken[:len(idToken)-4] + "AAAA"
-	if p := b.get(e.url + "/oauth2/logout?id_token_hint=" + bad + "&post_logout_redirect_uri=" + url.QueryEscape(webRedirect)); p.status != http.StatusBadRequest || p.header.Get("Location") != "" {
-		t.Errorf("tampered hint: %d %s", p.status, p.header.Get("Location"))
+	if p := b.Get(e.url + "/oauth2/logout?id_token_hint=" + bad + "&post_logout_redirect_uri=" + url.QueryEscape(webRedirect)); p.Status != http.StatusBadRequest || p.Header.Get("Location") != "" {
+		t.Errorf("tampered hint: %d %s", p.Status, p.Header.Get("Location"))
 	}
 	// An access token is not an ID token.
-	if p := b.get(e.url + "/oauth2/logout?id_token_hint=" + tok.AccessToken); p.status != http.StatusBadRequest {
-		t.Errorf("access token as hint: %d", p.status)
+	if p := b.Get(e.url + "/oauth2/logout?id_token_hint=" + tok.AccessToken); p.Status != http.StatusBadRequest {
+		t.Errorf("access token as hint: %d", p.Status)
 	}
 }
 
@@ -951,17 +816,17 @@ func TestLogoutConfirmed(t *testing.T) {
 	b := e.browser()
 	f := newFlow(e.oauthConfig("web", webSecret, webRedirect))
 	b.codeFor(f, "acme", "alice")
-	p := b.get(e.url + "/oauth2/logout?client_id=web&post_logout_redirect_uri=" + url.QueryEscape(webRedirect) + "&state=s1")
-	p = b.submit(p.form(t, "logout"), nil)
-	if u := p.location(t); u.String() != webRedirect+"?state=s1" {
+	p := b.Get(e.url + "/oauth2/logout?client_id=web&post_logout_redirect_uri=" + url.QueryEscape(webRedirect) + "&state=s1")
+	p = b.Submit(p.FormAt(t, "/oauth2/logout"), nil)
+	if u := p.LocationStatus(t, http.StatusSeeOther); u.String() != webRedirect+"?state=s1" {
 		t.Errorf("redirected to %s", u)
 	}
-	if p := b.get(newFlow(f.cfg).url); p.status != http.StatusOK {
-		t.Errorf("after a confirmed logout: %d", p.status)
+	if p := b.Get(newFlow(f.cfg).url); p.Status != http.StatusOK {
+		t.Errorf("after a confirmed logout: %d", p.Status)
 	}
 	// With no session, nothing to confirm.
-	if p := b.get(e.url + "/oauth2/logout"); p.status != http.StatusOK || !strings.Contains(p.body, "signed out") {
-		t.Errorf("logout without a session: %d %s", p.status, p.body)
+	if p := b.Get(e.url + "/oauth2/logout"); p.Status != http.StatusOK || !strings.Contains(p.Body, "signed out") {
+		t.Errorf("logout without a session: %d %s", p.Status, p.Body)
 	}
 }
 
@@ -971,14 +836,14 @@ func TestDisabledUserSessionStops(t *testing.T) {
 	f := newFlow(e.oauthConfig("web", webSecret, webRedirect))
 	b.codeFor(f, "acme", "bob")
 	g := newFlow(f.cfg)
-	if q := callback(t, e, b.get(g.url), webRedirect, g.state); q.Get("code") == "" {
+	if q := callback(t, e, b.Get(g.url), webRedirect, g.state); q.Get("code") == "" {
 		t.Fatalf("SSO before disabling: %v", q)
 	}
 	if _, err := e.store.UpdateUser(context.Background(), "acme", "bob", func(u *latch.User) error { u.Disabled = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if p := b.get(g.url); p.status != http.StatusOK {
-		t.Errorf("a disabled user's session: %d %s", p.status, p.header.Get("Location"))
+	if p := b.Get(g.url); p.Status != http.StatusOK {
+		t.Errorf("a disabled user's session: %d %s", p.Status, p.Header.Get("Location"))
 	}
 	// A code issued before the user was disabled is refused too.
 	if _, err := e.store.UpdateUser(context.Background(), "acme", "bob", func(u *latch.User) error { u.Disabled = false; return nil }); err != nil {
@@ -998,18 +863,18 @@ func TestHostedSignup(t *testing.T) {
 	e := newAuthcodeEnv(t)
 	b := e.browser()
 	f := newFlow(e.oauthConfig("web", webSecret, webRedirect, "openid"))
-	p := b.submit(b.get(f.url).form(t, "org"), map[string]string{"organization": "acme"})
-	p = b.submit(p.form(t, "signup-form"), nil)
-	form := p.form(t, "signup")
-	p = b.submit(form, map[string]string{"username": "newbie", "password": "a long enough password", "password2": "another one"})
-	if p.alert() == "" || p.status != http.StatusOK {
-		t.Errorf("mismatched passwords: %d %s", p.status, p.alert())
+	p := b.Submit(b.Get(f.url).Form(t, "org"), map[string]string{"organization": "acme"})
+	p = b.Submit(p.Form(t, "signup-form"), nil)
+	form := p.Form(t, "signup")
+	p = b.Submit(form, map[string]string{"username": "newbie", "password": "a long enough password", "password2": "another one"})
+	if p.Alert() == "" || p.Status != http.StatusOK {
+		t.Errorf("mismatched passwords: %d %s", p.Status, p.Alert())
 	}
-	p = b.submit(form, map[string]string{"username": "alice", "password": "a long enough password", "password2": "a long enough password"})
-	if !strings.Contains(p.alert(), "already registered") {
-		t.Errorf("taken username: %s", p.alert())
+	p = b.Submit(form, map[string]string{"username": "alice", "password": "a long enough password", "password2": "a long enough password"})
+	if !strings.Contains(p.Alert(), "already registered") {
+		t.Errorf("taken username: %s", p.Alert())
 	}
-	p = b.submit(form, map[string]string{"username": "Newbie", "email": "newbie@acme.test", "password": "a long enough password", "password2": "a long enough password"})
+	p = b.Submit(form, map[string]string{"username": "Newbie", "email": "newbie@acme.test", "password": "a long enough password", "password2": "a long enough password"})
 	tok, err := f.exchange(callback(t, e, p, webRedirect, f.state).Get("code"))
 	if err != nil {
 		t.Fatal(err)
@@ -1022,14 +887,14 @@ func TestHostedSignup(t *testing.T) {
 		t.Errorf("introspection = %v", in)
 	}
 	// globex has no sign-up: no link, and the step is refused.
-	p = b.submit(b.get(newFlow(f.cfg, oauth2.SetAuthURLParam("prompt", "login")).url).form(t, "org"), map[string]string{"organization": "globex"})
-	if _, ok := p.forms()["signup-form"]; ok {
+	p = b.Submit(b.Get(newFlow(f.cfg, oauth2.SetAuthURLParam("prompt", "login")).url).Form(t, "org"), map[string]string{"organization": "globex"})
+	if p.HasForm("signup-form") {
 		t.Error("globex offers sign-up")
 	}
-	v := p.form(t, "password")
-	v.values.Set("step", "signup")
-	p = b.submit(v, map[string]string{"username": "intruder", "password": "a long enough password", "password2": "a long enough password"})
-	if p.status == http.StatusSeeOther {
+	v := p.Form(t, "password")
+	v.Values.Set("step", "signup")
+	p = b.Submit(v, map[string]string{"username": "intruder", "password": "a long enough password", "password2": "a long enough password"})
+	if p.Status == http.StatusSeeOther {
 		t.Error("signed up in globex")
 	}
 	if _, err := e.store.FindUser(context.Background(), "globex", "intruder"); !latch.IsCode(err, latch.ENOTFOUND) {
