@@ -250,7 +250,12 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !strings.Contains(" "+tr.Scope+" ", " "+AdminScope+" ") {
-		c.message(w, r, http.StatusForbidden, "Not an administrator", "You are signed in, but your account is not an administrator of its organization, so the console has nothing to show you.")
+		// Offer the way to another account: the login session is the
+		// one that was just used, so the console alone would sign the
+		// same person in again.
+		c.render(w, r, http.StatusForbidden, "message", view{Title: "Not an administrator",
+			Error:   "You are signed in, but your account is not an administrator of its organization, so the console has nothing to show you.",
+			SignOut: c.base + "/oauth2/logout?client_id=" + url.QueryEscape(ClientID)})
 		return
 	}
 	// Who the token speaks for: the token endpoint's own introspection

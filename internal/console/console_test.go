@@ -144,6 +144,10 @@ func TestConsoleRefusesNonAdmins(t *testing.T) {
 	if p.Status != http.StatusForbidden || !strings.Contains(p.Alert(), "not an administrator") {
 		t.Fatalf("bob (no admin role): %d %q", p.Status, p.Alert())
 	}
+	// The page offers to sign out, to use another account.
+	if !strings.Contains(p.Body, `href="/oauth2/logout?client_id=latch-console"`) {
+		t.Errorf("the refusal offers no way to another account:\n%s", p.Body)
+	}
 	// No console session was made: the console still asks to sign in.
 	if p := b.Get(e.latch.URL + "/console/orgs/acme/users"); !p.IsRedirect() || !strings.HasPrefix(p.Location(t).Path, "/oauth2/authorize") {
 		t.Errorf("after the refusal: %d %s", p.Status, p.Header.Get("Location"))

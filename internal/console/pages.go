@@ -66,6 +66,7 @@ type view struct {
 	Problems []string
 	Data     any
 	Form     url.Values // what was submitted, to show again after an error
+	SignOut  string     // on a message page: a link that signs out of Latch
 }
 
 func (v view) Value(name string) string { return v.Form.Get(name) }
