@@ -114,7 +114,9 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", a.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer browsers post this
+	// app's own forms with "Origin: null".
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	a.mux.ServeHTTP(w, r)
 }
@@ -193,7 +195,13 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := oidc.ClientContext(r.Context(), a.cfg.HTTPClient)
 	failed := func(status int, why string, err error) {
 		a.cfg.Log.InfoContext(ctx, "sign-in failed", "reason", why, "err", err)
-		a.render(w, status, errorPage("Sign-in failed", "The sign-in could not be completed. Try again from the start."), nil)
+		// A failed callback (a replayed or stale link) does not end a
+		// session this browser already has: the page still shows it.
+		var current *session
+		if _, sess, ok := a.session(r); ok {
+			current = &sess
+		}
+		a.render(w, status, errorPage("Sign-in failed", "The sign-in could not be completed. Try again from the start."), current)
 	}
 	loginID := a.cookie(r, "records_login")
 	a.setCookie(w, "records_login", "", 0)
