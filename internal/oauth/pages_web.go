@@ -27,11 +27,11 @@ func newHostedLogin(d Deps) *hostedLogin {
 // templates makes the linker keep every exported method of every type, which
 // costs the bootstrap some 10 MB. Its token function still redeems codes.
 func (s *Server) registerBrowser(mux *http.ServeMux) {
-	mux.HandleFunc("GET /oauth2/authorize", s.handleAuthorize)
-	mux.HandleFunc("POST /oauth2/authorize", s.handleAuthorize)
-	mux.HandleFunc("POST /oauth2/login", s.handleLogin)
-	mux.HandleFunc("GET /oauth2/logout", s.handleLogout)
-	mux.HandleFunc("POST /oauth2/logout", s.handleLogout)
+	mux.HandleFunc("GET /oauth2/authorize", s.bounded(s.handleAuthorize))
+	mux.HandleFunc("POST /oauth2/authorize", s.bounded(s.handleAuthorize))
+	mux.HandleFunc("POST /oauth2/login", s.bounded(s.handleLogin))
+	mux.HandleFunc("GET /oauth2/logout", s.bounded(s.handleLogout))
+	mux.HandleFunc("POST /oauth2/logout", s.bounded(s.handleLogout))
 	mux.Handle("GET /oauth2/assets/", assetsHandler())
 }
 

@@ -54,7 +54,16 @@ type Options struct {
 	// TrustedProxies are the peer addresses (CIDRs) whose X-Forwarded-For is
 	// believed when rate limiting by client address.
 	TrustedProxies []string
+	// RequestTimeout bounds every request of these endpoints (default
+	// DefaultRequestTimeout): a store that does not answer fails the
+	// request with a 5xx at this deadline instead of holding the client
+	// through every retry.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout leaves room for a password hash and a few store
+// round trips with their retries (the DynamoDB store backs off at most 2 s).
+const DefaultRequestTimeout = 5 * time.Second
 
 func (o *Options) defaults() {
 	if o.AccessTokenTTL <= 0 {
@@ -68,6 +77,18 @@ func (o *Options) defaults() {
 	}
 	if o.RefreshRaceWindow <= 0 {
 		o.RefreshRaceWindow = 2 * time.Second
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+}
+
+// bounded runs next with the request's context ending at the deadline.
+func (s *Server) bounded(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
+		defer cancel()
+		next(w, r.WithContext(ctx))
 	}
 }
 
@@ -161,11 +182,11 @@ func New(d Deps, opts Options) *Server {
 
 // Register adds the OAuth2 and OIDC routes to mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("/oauth2/token", s.handleToken)
-	mux.HandleFunc("/oauth2/introspect", s.handleIntrospect)
-	mux.HandleFunc("/oauth2/revoke", s.handleRevoke)
-	mux.HandleFunc("/oauth2/userinfo", s.handleUserinfo)
-	mux.HandleFunc("/signup", s.handleSignup)
+	mux.HandleFunc("/oauth2/token", s.bounded(s.handleToken))
+	mux.HandleFunc("/oauth2/introspect", s.bounded(s.handleIntrospect))
+	mux.HandleFunc("/oauth2/revoke", s.bounded(s.handleRevoke))
+	mux.HandleFunc("/oauth2/userinfo", s.bounded(s.handleUserinfo))
+	mux.HandleFunc("/signup", s.bounded(s.handleSignup))
 	s.registerBrowser(mux)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
 	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
