@@ -11,6 +11,7 @@
 //	LATCH_URL                                    Latch's issuer URL
 //	CONSOLE_ORG, CONSOLE_USER, CONSOLE_PASSWORD  an administrator of CONSOLE_ORG
 //	CONSOLE_OTHER_ORG                            an org that administrator must not see
+//	RECORDS_URL                                  the records app (a second application, for single sign-on)
 
 import {
   PHONE, bodyText, expect, expectEqual, expectExcludes, expectIncludes, expectLabelled, expectNoHorizontalScroll,
@@ -54,6 +55,15 @@ export async function run(t) {
   expectIncludes(home, org, 'the home page lists the administrator\'s org');
   expectExcludes(home, other, 'the home page of an org administrator');
   await t.screenshot(page, 'console-home');
+
+  t.step('single sign-on: the records app signs the same person in without a password');
+  const records = await browser.newPage();
+  const appURL = t.env('RECORDS_URL').replace(/\/$/, '');
+  await records.goto(appURL + '/');
+  await records.getByRole('link', { name: 'Sign in' }).click();
+  await records.waitForURL(`${appURL}/orgs/${org}/records`);
+  expectIncludes(await text(records.locator('header')), admin.user, 'the records app after single sign-on');
+  await records.close();
 
   t.step('a link to the console from another site opens it, signed in');
   const elsewhere = await browser.newPage();
