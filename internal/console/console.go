@@ -258,9 +258,8 @@ func (c *Console) callback(w http.ResponseWriter, r *http.Request) {
 			SignOut: c.base + "/oauth2/logout?client_id=" + url.QueryEscape(ClientID)})
 		return
 	}
-	// Who the token speaks for: the token endpoint's own introspection
-	// would need client credentials, so ask the admin API who the user is
-	// through the token's claims instead.
+	// Who the token speaks for: its claims name the user, and the admin
+	// API, asked for that user's record with the token, verifies both.
 	sess := session{Token: tr.AccessToken, CSRF: random()}
 	who, err := c.whoami(r, sess)
 	if err != nil {
