@@ -18,6 +18,7 @@ import (
 	"latch.dev/latch/internal/lambda"
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
+	"latch.dev/latch/internal/ratelimit"
 	"latch.dev/latch/internal/server"
 	"latch.dev/latch/internal/sharedcache"
 	"latch.dev/latch/internal/store/dynamodb"
@@ -37,6 +38,9 @@ type app struct {
 	clock  latch.Clock
 	log    *slog.Logger
 	s      settings
+	// limiter counts failed logins for the fleet (on LATCH_CACHE's Redis),
+	// or is nil: in this sandbox.
+	limiter ratelimit.Counter
 }
 
 func newApp(ctx context.Context, source latch.Store, shared sharedcache.Cache, s settings, log *slog.Logger) (*app, error) {
@@ -61,7 +65,11 @@ func newApp(ctx context.Context, source latch.Store, shared sharedcache.Cache, s
 	} else if err := keys.Load(ctx); err != nil {
 		return nil, fmt.Errorf("loading signing keys: %w", err)
 	}
-	return &app{source: source, store: store, keys: keys, hasher: password.NewHasher(), clock: clock, log: log, s: s}, nil
+	a := &app{source: source, store: store, keys: keys, hasher: password.NewHasher(), clock: clock, log: log, s: s}
+	if r, ok := shared.(*sharedcache.Redis); ok {
+		a.limiter = ratelimit.NewRedis(r.Client(), ratelimit.RedisOptions{Timeout: r.Timeout(), Clock: clock, Log: log})
+	}
+	return a, nil
 }
 
 func (a *app) oauthOptions() oauth.Options {
@@ -73,7 +81,7 @@ func (a *app) oauthOptions() oauth.Options {
 func (a *app) tokenHandler() func(context.Context, json.RawMessage) (any, error) {
 	srv := server.New(server.Deps{
 		Store: a.store, Source: a.source, Keys: a.keys, Hasher: a.hasher, Clock: a.clock, Log: a.log,
-		OAuth: a.oauthOptions(),
+		OAuth: a.oauthOptions(), Limiter: a.limiter,
 	})
 	go srv.WatchKeys(context.Background())
 	return httpHandler(srv)

@@ -23,6 +23,7 @@ import (
 	"latch.dev/latch/internal/console"
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
+	"latch.dev/latch/internal/ratelimit"
 	"latch.dev/latch/internal/server"
 	"latch.dev/latch/internal/sharedcache"
 	"latch.dev/latch/internal/store/bolt"
@@ -157,6 +158,7 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 		// One process owns a bolt file: its own writes drop what they
 		// change before they return, so revocation states may be cached.
 		Revocations: strings.HasPrefix(storeURL, "bolt://")}
+	var limiter ratelimit.Counter // nil: in this process
 	if cacheURL != "memory" {
 		// Redis is not contacted here: a Redis that is down when Latch
 		// starts is read through, like one that goes down later.
@@ -168,6 +170,8 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 		}
 		defer shared.Close()
 		cacheOpts.Shared = shared
+		// Failed logins are counted for the fleet, on the same connections.
+		limiter = ratelimit.NewRedis(shared.Client(), ratelimit.RedisOptions{Timeout: shared.Timeout(), Clock: clock, Log: log})
 	}
 	store := cache.New(source, cacheOpts)
 	defer store.Close()
@@ -197,7 +201,7 @@ func serve(ctx context.Context, e env, cmd *cli.Command, stdout, stderr io.Write
 	}
 
 	srv := server.New(server.Deps{
-		Store: store, Source: source, Keys: keys, Hasher: hasher, Clock: clock, Log: log,
+		Store: store, Source: source, Keys: keys, Hasher: hasher, Clock: clock, Log: log, Limiter: limiter,
 		OAuth: oauth.Options{
 			Issuer: issuer, AccessTokenTTL: accessTTL, RefreshGrace: cmd.Duration("refresh-grace"),
 			TrustedProxies: cmd.StringSlice("trusted-proxy"),

@@ -51,15 +51,15 @@ func (s *Server) authenticateUser(ctx context.Context, r *http.Request, c latch.
 		accountKey = "acct\x00" + org + "\x00" + login
 	}
 	addrKey := "addr\x00" + s.limiter.clientAddr(r)
-	if wait := s.limiter.wait(accountKey, addrKey); wait > 0 {
+	if wait := s.limiter.wait(ctx, accountKey, addrKey); wait > 0 {
 		s.metrics.throttled.Inc()
 		e := invalidGrant("too many failed attempts; retry later")
 		e.RetryAfter = strconv.Itoa(int(wait/time.Second) + 1)
 		return latch.User{}, e
 	}
 	fail := func(reason string) (latch.User, error) {
-		s.limiter.fail(freeAccountFailures, accountKey)
-		s.limiter.fail(freeAddressFailures, addrKey)
+		s.limiter.fail(ctx, freeAccountFailures, accountKey)
+		s.limiter.fail(ctx, freeAddressFailures, addrKey)
 		s.metrics.loginFailures.Inc()
 		return latch.User{}, &oauthError{Status: errBadCredentials.Status, Code: errBadCredentials.Code, Description: errBadCredentials.Description, cause: latch.Errorf(latch.EUNAUTHORIZED, "login failed: %s", reason)}
 	}
@@ -96,7 +96,7 @@ func (s *Server) authenticateUser(ctx context.Context, r *http.Request, c latch.
 	if u.Disabled {
 		return fail("user disabled")
 	}
-	s.limiter.succeed(accountKey)
+	s.limiter.succeed(ctx, accountKey)
 	if rehash {
 		// Upgrade imported bcrypt or weaker argon2id hashes now that we know
 		// the password. A failure here must not fail the login.

@@ -1,45 +1,39 @@
 package oauth
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"latch.dev/latch"
+	"latch.dev/latch/internal/ratelimit"
 )
 
-// limiter slows down password guessing. It counts failures per account and
-// per client address; after a few free failures each further failure locks
-// the key for an exponentially growing time, capped at maxLock. The cap keeps
-// the lockout soft: an attacker can slow a real user down, not lock them out
-// for long. Counts are forgotten after forgetAfter without a failure. The
-// counters live in this process: a fleet of servers limits per server.
+// limiter slows down password guessing and sign-ups: it counts failures
+// per account and per client address in a ratelimit.Counter (see package
+// ratelimit: a few free failures, then locks that double, capped at
+// ratelimit.MaxLock, forgotten ratelimit.ForgetAfter after the last
+// failure). The counter is the fleet's when Deps.Limiter is one on Redis,
+// this process's otherwise.
 type limiter struct {
-	mu      sync.Mutex
-	clock   latch.Clock
-	entries map[string]*limitEntry
+	counter ratelimit.Counter
 	trusted []netip.Prefix
-}
-
-type limitEntry struct {
-	failures    int
-	lockedUntil time.Time
-	lastFailure time.Time
 }
 
 const (
 	freeAccountFailures = 5
 	freeAddressFailures = 20
-	maxLock             = 15 * time.Minute
-	forgetAfter         = 30 * time.Minute
-	maxLimiterEntries   = 200_000
 )
 
-func newLimiter(clock latch.Clock, trustedProxies []string) *limiter {
-	l := &limiter{clock: clock, entries: map[string]*limitEntry{}}
+// newLimiter counts in counter, or in the process (on clock) when it is nil.
+func newLimiter(counter ratelimit.Counter, clock latch.Clock, trustedProxies []string) *limiter {
+	if counter == nil {
+		counter = ratelimit.NewMemory(clock)
+	}
+	l := &limiter{counter: counter}
 	for _, p := range trustedProxies {
 		if pfx, err := netip.ParsePrefix(p); err == nil {
 			l.trusted = append(l.trusted, pfx)
@@ -52,56 +46,19 @@ func newLimiter(clock latch.Clock, trustedProxies []string) *limiter {
 
 // wait returns how long the caller must wait before keys may try again
 // (0 when none is locked).
-func (l *limiter) wait(keys ...string) time.Duration {
-	now := l.clock.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var longest time.Duration
-	for _, k := range keys {
-		if e := l.entries[k]; e != nil && e.lockedUntil.After(now) {
-			longest = max(longest, e.lockedUntil.Sub(now))
-		}
-	}
-	return longest
+func (l *limiter) wait(ctx context.Context, keys ...string) time.Duration {
+	return l.counter.Wait(ctx, keys...)
 }
 
 // fail records a failure for each key; free is the number of failures a key
 // may have before it is locked.
-func (l *limiter) fail(free int, keys ...string) {
-	now := l.clock.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.entries) >= maxLimiterEntries {
-		l.sweep(now)
-	}
-	for _, k := range keys {
-		e := l.entries[k]
-		if e == nil || now.Sub(e.lastFailure) > forgetAfter {
-			e = &limitEntry{}
-			l.entries[k] = e
-		}
-		e.failures++
-		e.lastFailure = now
-		if over := e.failures - free; over > 0 {
-			lock := time.Second << min(over-1, 20)
-			e.lockedUntil = now.Add(min(lock, maxLock))
-		}
-	}
+func (l *limiter) fail(ctx context.Context, free int, keys ...string) {
+	l.counter.Fail(ctx, free, keys...)
 }
 
 // succeed forgets the failures of key (an account that signed in).
-func (l *limiter) succeed(key string) {
-	l.mu.Lock()
-	delete(l.entries, key)
-	l.mu.Unlock()
-}
-
-func (l *limiter) sweep(now time.Time) {
-	for k, e := range l.entries {
-		if now.Sub(e.lastFailure) > forgetAfter {
-			delete(l.entries, k)
-		}
-	}
+func (l *limiter) succeed(ctx context.Context, key string) {
+	l.counter.Succeed(ctx, key)
 }
 
 // clientAddr is the address to rate-limit by: the TCP peer, or, when the peer

@@ -256,7 +256,7 @@ func (s *Server) signupStep(w http.ResponseWriter, r *http.Request, fl *loginFlo
 		return
 	}
 	addrKey := "signup\x00" + s.limiter.clientAddr(r)
-	if wait := s.limiter.wait(addrKey); wait > 0 {
+	if wait := s.limiter.wait(ctx, addrKey); wait > 0 {
 		s.metrics.throttled.Inc()
 		fail(http.StatusTooManyRequests, "Too many accounts were created from this address. Try again later.")
 		return
@@ -306,7 +306,7 @@ func (s *Server) signupStep(w http.ResponseWriter, r *http.Request, fl *loginFlo
 		s.renderPageError(w, r, err)
 		return
 	}
-	s.limiter.fail(freeSignupsPerAddress, addrKey)
+	s.limiter.fail(ctx, freeSignupsPerAddress, addrKey)
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if latch.IsCode(err, latch.ECONFLICT) {
 			fail(http.StatusOK, "That username or email is already registered in this organization.")

@@ -17,6 +17,7 @@ import (
 	"latch.dev/latch"
 	"latch.dev/latch/internal/metrics"
 	"latch.dev/latch/internal/password"
+	"latch.dev/latch/internal/ratelimit"
 	"latch.dev/latch/internal/token"
 )
 
@@ -108,6 +109,9 @@ type Deps struct {
 	Clock    latch.Clock
 	Log      *slog.Logger
 	Registry *metrics.Registry
+	// Limiter counts failed logins and sign-ups (nil: in this process); a
+	// ratelimit.Redis counts for the fleet.
+	Limiter ratelimit.Counter
 }
 
 // Server serves the OAuth2 endpoints.
@@ -166,10 +170,13 @@ func New(d Deps, opts Options) *Server {
 	}
 	s := &Server{
 		store: d.Store, source: d.Source, keys: d.Keys, hasher: d.Hasher, clock: d.Clock, log: d.Log, opts: opts,
-		limiter:  newLimiter(d.Clock, opts.TrustedProxies),
+		limiter:  newLimiter(d.Limiter, d.Clock, opts.TrustedProxies),
 		metrics:  newMetrics(d.Registry),
 		verified: newVerifiedJWTs(),
 		web:      newHostedLogin(d),
+	}
+	if m, ok := d.Limiter.(interface{ RegisterMetrics(*metrics.Registry) }); ok && d.Registry != nil {
+		m.RegisterMetrics(d.Registry)
 	}
 	s.grants = map[string]grantFunc{
 		latch.GrantClientCredentials: s.clientCredentials,

@@ -32,7 +32,7 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addrKey := "signup\x00" + s.limiter.clientAddr(r)
-	if wait := s.limiter.wait(addrKey); wait > 0 {
+	if wait := s.limiter.wait(ctx, addrKey); wait > 0 {
 		s.metrics.throttled.Inc()
 		e := &oauthError{Status: http.StatusTooManyRequests, Code: "slow_down", Description: "too many sign-ups from this address; retry later"}
 		e.RetryAfter = strconv.Itoa(int(wait/time.Second) + 1)
@@ -90,7 +90,7 @@ func (s *Server) handleSignup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.limiter.fail(freeSignupsPerAddress, addrKey)
+	s.limiter.fail(ctx, freeSignupsPerAddress, addrKey)
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if latch.IsCode(err, latch.ECONFLICT) {
 			writeJSON(w, http.StatusConflict, map[string]string{"error": "already_registered", "error_description": "that username or email is already registered in this organization"})

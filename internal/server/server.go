@@ -18,6 +18,7 @@ import (
 	"latch.dev/latch/internal/metrics"
 	"latch.dev/latch/internal/oauth"
 	"latch.dev/latch/internal/password"
+	"latch.dev/latch/internal/ratelimit"
 	"latch.dev/latch/internal/token"
 )
 
@@ -34,6 +35,9 @@ type Deps struct {
 	Clock  latch.Clock
 	Log    *slog.Logger
 	OAuth  oauth.Options
+	// Limiter counts failed logins and sign-ups (see oauth.Deps; nil: in
+	// this process).
+	Limiter ratelimit.Counter
 }
 
 // Server is Latch's HTTP handler.
@@ -71,7 +75,7 @@ func New(d Deps) *Server {
 	if c, ok := d.Store.(interface{ RegisterMetrics(*metrics.Registry) }); ok {
 		c.RegisterMetrics(reg)
 	}
-	s.oauth = oauth.New(oauth.Deps{Store: d.Store, Source: d.Source, Keys: d.Keys, Hasher: d.Hasher, Clock: d.Clock, Log: d.Log, Registry: reg}, d.OAuth)
+	s.oauth = oauth.New(oauth.Deps{Store: d.Store, Source: d.Source, Keys: d.Keys, Hasher: d.Hasher, Clock: d.Clock, Log: d.Log, Registry: reg, Limiter: d.Limiter}, d.OAuth)
 
 	s.authz = authorizer.New(s.oauth, d.Store, authorizer.Options{})
 	mux := http.NewServeMux()

@@ -395,6 +395,16 @@ func (r *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Client returns the cache's Redis client, for other state this process
+// shares with the fleet on the same Redis (the brute-force limiter's
+// counts): the same connections, credentials and socket bounds. The cache
+// owns it (Close closes it); a caller bounds each call with Timeout, as the
+// cache does, and uses keys outside the cache's (latch:gen, latch:<n>:…).
+func (r *Redis) Client() *redis.Client { return r.client }
+
+// Timeout is the bound of every call (Options.Timeout).
+func (r *Redis) Timeout() time.Duration { return r.timeout }
+
 // Close ends every subscription (closing its channel) and the client.
 func (r *Redis) Close() error {
 	r.mu.Lock()
