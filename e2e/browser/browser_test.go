@@ -29,7 +29,7 @@ const (
 // parallel they are slower on a small machine). They share the servers but
 // not their state: each signs in with browsers of its own and adds records
 // with titles of its own.
-var scenarios = []string{"records", "login", "reused-code", "keyboard", "console"}
+var scenarios = []string{"records", "login", "reused-code", "keyboard", "console", "a11y"}
 
 // The console scenario's administrator of org A (testdata/console-admin.yaml).
 const consoleUser, consolePassword = "ada", "ada administers acme with a long password"
@@ -67,8 +67,10 @@ func requireBrowser(t *testing.T) string {
 	if err != nil {
 		missing("node is not installed (Node.js 20 or newer)")
 	}
-	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
-		missing("e2e/browser/node_modules/playwright-core is missing (cd e2e/browser && npm ci)")
+	for _, pkg := range []string{"playwright-core", "axe-core"} {
+		if _, err := os.Stat(filepath.Join("node_modules", pkg, "package.json")); err != nil {
+			missing("e2e/browser/node_modules/" + pkg + " is missing (cd e2e/browser && npm ci)")
+		}
 	}
 	return node
 }

@@ -352,3 +352,36 @@ export function newTestContext(name) {
   };
   return t;
 }
+
+// ---- accessibility --------------------------------------------------------
+
+let axeSource;
+
+/**
+ * audit runs axe-core (pinned in package.json) on the page against WCAG 2.x
+ * A and AA and returns its violations, each as "rule (impact): target …".
+ * The script is evaluated through the DevTools protocol, which the pages'
+ * CSP (no script at all) does not apply to, so the pages stay as served.
+ */
+export async function audit(page) {
+  if (!axeSource) {
+    const { readFile } = await import('node:fs/promises');
+    axeSource = await readFile(join(here, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  }
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const res = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return res.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')} [${(n.any[0] || n.all[0] || n.none[0] || {}).message || ''}]`),
+    }));
+  });
+  return violations.map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.join('; ')}`);
+}
+
+/** expectAccessible fails with every axe-core violation on the page. */
+export async function expectAccessible(page, what) {
+  const found = await audit(page);
+  if (found.length) fail(`${what} (${page.url()}): ${found.length} accessibility violation(s):\n  ${found.join('\n  ')}`);
+}
