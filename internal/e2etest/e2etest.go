@@ -78,8 +78,48 @@ func BuildBinary(t testing.TB, pkg string) string {
 	if err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
+	trackSources(t, pkg)
 	build.bins[pkg] = p
 	return p
+}
+
+// trackSources stats every file the binary of pkg is built from (Go files
+// and embedded files of the module's packages it depends on, go.mod and
+// go.sum). go test records the files a test touches and reuses a cached
+// result only while they are unchanged: without this, a test driving a
+// built binary would answer "(cached)" after an edit of a template or a
+// handler it never reads itself.
+func trackSources(t testing.TB, pkg string) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f",
+		`{{if not .Standard}}{{.Dir}}{{range .GoFiles}}|{{.}}{{end}}{{range .EmbedFiles}}|{{.}}{{end}}{{"\n"}}{{end}}`, pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	// Only this module's files: a dependency changes only with go.sum.
+	root := moduleRoot(t)
+	for line := range strings.Lines(string(out)) {
+		dir, files, _ := strings.Cut(strings.TrimSpace(line), "|")
+		if dir != root && !strings.HasPrefix(dir, root+string(filepath.Separator)) {
+			continue
+		}
+		for f := range strings.SplitSeq(files, "|") {
+			_, _ = os.Stat(filepath.Join(dir, f))
+		}
+	}
+	for _, f := range []string{"go.mod", "go.sum"} {
+		_, _ = os.Stat(filepath.Join(root, f))
+	}
+}
+
+// moduleRoot is the directory of the latch module's go.mod.
+func moduleRoot(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
 // BuildLatch builds cmd/latch (once per test run) and returns the binary:
