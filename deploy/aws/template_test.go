@@ -1274,3 +1274,47 @@ func TestCfnLint(t *testing.T) {
 		t.Errorf("cfn-lint %s: %v\n%s", templateFile, err, out)
 	}
 }
+
+// TestSharedCacheAndVPC: a stack can give every function a Redis (the
+// shared policy cache and the token function's brute-force counters) and
+// the VPC to reach it; without them the functions run outside any VPC with
+// no LATCH_CACHE at all (not an empty one). The URL may hold a password:
+// it is NoEcho.
+func TestSharedCacheAndVPC(t *testing.T) {
+	tp := loadTemplate(t)
+	cacheURL, _ := tp.params["CacheURL"].(map[string]any)
+	if cacheURL == nil || cacheURL["Default"] != "" || cacheURL["NoEcho"] != true {
+		t.Errorf("parameter CacheURL = %v, want default \"\" and NoEcho", cacheURL)
+	}
+	for _, name := range []string{"SubnetIds", "SecurityGroupIds"} {
+		if p, _ := tp.params[name].(map[string]any); p == nil || p["Type"] != "CommaDelimitedList" || p["Default"] != "" {
+			t.Errorf("parameter %s = %v, want a CommaDelimitedList defaulting to empty", name, p)
+		}
+	}
+	notEmpty := func(cond string, want any) {
+		t.Helper()
+		got := get(tp.conditions, cond, "Fn::Not")
+		if !reflect.DeepEqual(got, []any{map[string]any{"Fn::Equals": []any{want, ""}}}) {
+			t.Errorf("condition %s = %v, want Fn::Not Fn::Equals [%v, \"\"]", cond, got, want)
+		}
+	}
+	notEmpty("HasCache", map[string]any{"Ref": "CacheURL"})
+	notEmpty("HasVpc", map[string]any{"Fn::Join": []any{"", map[string]any{"Ref": "SubnetIds"}}})
+
+	noValue := map[string]any{"Ref": "AWS::NoValue"}
+	wantCache := map[string]any{"Fn::If": []any{"HasCache", map[string]any{"Ref": "CacheURL"}, noValue}}
+	if got := get(tp.globals, "Environment", "Variables", "LATCH_CACHE"); !reflect.DeepEqual(got, wantCache) {
+		t.Errorf("Globals LATCH_CACHE = %v, want %v", got, wantCache)
+	}
+	wantVPC := map[string]any{"Fn::If": []any{"HasVpc",
+		map[string]any{"SubnetIds": map[string]any{"Ref": "SubnetIds"}, "SecurityGroupIds": map[string]any{"Ref": "SecurityGroupIds"}}, noValue}}
+	if got := tp.globals["VpcConfig"]; !reflect.DeepEqual(got, wantVPC) {
+		t.Errorf("Globals VpcConfig = %v, want %v", got, wantVPC)
+	}
+	for _, name := range tp.ofType("AWS::Serverless::Function") {
+		p := tp.resources[name].Properties // the function's own, before the Globals
+		if p["VpcConfig"] != nil || get(p, "Environment", "Variables", "LATCH_CACHE") != nil {
+			t.Errorf("%s overrides the Globals' VpcConfig or LATCH_CACHE", name)
+		}
+	}
+}
